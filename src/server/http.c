@@ -1,0 +1,369 @@
+/* The lws context on the signalling loop: HTTP request collection and responses, WebSocket rx
+ * reassembly (up to DC__MAX_MSG) and a per-connection send queue. Routing lives in rest.c and
+ * session.c; nothing here knows about calls. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "server/server.h"
+
+#define DC__SENDQ_MAX (4u << 20) /* a reader this far behind is cut */
+
+static int dc__http_method(struct lws *wsi, char *out, size_t n)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        const char *name;
+    } m[] = {{WSI_TOKEN_GET_URI, "GET"},         {WSI_TOKEN_POST_URI, "POST"},
+             {WSI_TOKEN_PUT_URI, "PUT"},         {WSI_TOKEN_DELETE_URI, "DELETE"},
+             {WSI_TOKEN_OPTIONS_URI, "OPTIONS"}, {WSI_TOKEN_PATCH_URI, "PATCH"}};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        if (lws_hdr_total_length(wsi, m[i].tok) > 0) {
+            snprintf(out, n, "%s", m[i].name);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void dc__http_req_free(dc__http_req *r)
+{
+    if (!r)
+        return;
+    free(r->body);
+    free(r->resp);
+    free(r);
+}
+
+/* Copies the query string: lws splits it into '&'-separated fragments. */
+static void dc__http_query(struct lws *wsi, char *out, size_t n)
+{
+    size_t used = 0;
+    char frag[1024];
+    out[0] = '\0';
+    for (int i = 0; i < 64; i++) {
+        int len = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0)
+            break;
+        int w = snprintf(out + used, n - used, "%s%s", used ? "&" : "", frag);
+        if (w < 0 || (size_t)w >= n - used)
+            break;
+        used += (size_t)w;
+    }
+}
+
+static int dc__http_begin(dc__conn *c, struct lws *wsi, const char *uri)
+{
+    dc__http_req_free(c->http);
+    c->http = calloc(1, sizeof *c->http);
+    if (!c->http)
+        return -1;
+    dc__http_req *r = c->http;
+    c->wsi = wsi;
+    if (dc__http_method(wsi, r->method, sizeof r->method) < 0)
+        snprintf(r->method, sizeof r->method, "OTHER");
+    snprintf(r->path, sizeof r->path, "%s", uri ? uri : "/");
+    dc__http_query(wsi, r->query, sizeof r->query);
+    if (lws_hdr_copy(wsi, r->auth, sizeof r->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+        r->auth[0] = '\0';
+    return 0;
+}
+
+static void dc__http_dispatch(dc__conn *c)
+{
+    dc__rest_handle(c->srv, c->http);
+    lws_callback_on_writable(c->wsi);
+}
+
+static int dc__http_write(dc__conn *c, struct lws *wsi)
+{
+    dc__http_req *r = c->http;
+    if (!r || !r->status)
+        return 0;
+    if (!r->headers_sent) {
+        unsigned char hbuf[LWS_PRE + 1024];
+        unsigned char *start = hbuf + LWS_PRE, *p = start, *end = hbuf + sizeof hbuf - 1;
+        if (lws_add_http_common_headers(wsi, (unsigned int)r->status,
+                                        r->content_type ? r->content_type
+                                                        : "application/json; charset=utf-8",
+                                        (lws_filepos_t)r->resp_len, &p, end))
+            return -1;
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)"no-store", 8, &p, end))
+            return -1;
+        if (r->www_auth && lws_add_http_header_by_name(
+                               wsi, (const unsigned char *)"www-authenticate:",
+                               (const unsigned char *)"Basic realm=\"dcall\"", 19, &p, end))
+            return -1;
+        if (lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        r->headers_sent = 1;
+        if (r->resp_len) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    if (r->resp_sent < r->resp_len) {
+        unsigned char buf[LWS_PRE + 16384];
+        size_t n = r->resp_len - r->resp_sent;
+        if (n > 16384)
+            n = 16384;
+        memcpy(buf + LWS_PRE, r->resp + r->resp_sent, n);
+        int last = r->resp_sent + n == r->resp_len;
+        if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+            (int)n)
+            return -1;
+        r->resp_sent += n;
+        if (!last) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    dc__http_req_free(c->http);
+    c->http = NULL;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+int dc__conn_send(dc__conn *c, const char *text, size_t len)
+{
+    if (!c || !c->wsi || c->close_code)
+        return DC_ECLOSED;
+    if (c->q_bytes + len > DC__SENDQ_MAX) {
+        DC_WARN("http", "send queue over %u bytes; closing a slow reader", DC__SENDQ_MAX);
+        dc__conn_close(c, 1008, "slow reader");
+        return DC_ECLOSED;
+    }
+    dc__msg *m = malloc(sizeof *m + LWS_PRE + len);
+    if (!m)
+        return DC_ENOMEM;
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->buf + LWS_PRE, text, len);
+    if (c->q_tail)
+        c->q_tail->next = m;
+    else
+        c->q_head = m;
+    c->q_tail = m;
+    c->q_bytes += len;
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+void dc__conn_close(dc__conn *c, int code, const char *reason)
+{
+    if (!c || !c->wsi || c->close_code)
+        return;
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
+    lws_callback_on_writable(c->wsi);
+}
+
+static int dc__ws_writeable(dc__conn *c, struct lws *wsi)
+{
+    dc__msg *m = c->q_head;
+    if (m) {
+        c->q_head = m->next;
+        if (!c->q_head)
+            c->q_tail = NULL;
+        c->q_bytes -= m->len;
+        int w = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+        free(m);
+        if (w < 0)
+            return -1;
+        if (c->q_head || c->close_code)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (c->close_code) {
+        lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+        return -1;
+    }
+    return 0;
+}
+
+static void dc__ws_receive(dc__conn *c, struct lws *wsi, const void *in, size_t len)
+{
+    if (c->close_code)
+        return;
+    if (c->rx_overflow || c->rx_len + len > DC__MAX_MSG) {
+        c->rx_overflow = 1;
+    } else {
+        if (!c->rx && !(c->rx = malloc(DC__MAX_MSG + 1)))
+            return;
+        memcpy(c->rx + c->rx_len, in, len);
+        c->rx_len += len;
+    }
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+        return;
+    if (c->rx_overflow) {
+        dc__send_error(c, DC_ETOOBIG, NULL, NULL, NULL);
+        dc__conn_close(c, 1009, "message too large");
+    } else {
+        c->rx[c->rx_len] = '\0';
+        dc__ws_on_message(c, c->rx, c->rx_len);
+    }
+    c->rx_len = 0;
+    c->rx_overflow = 0;
+    /* Keep small buffers; free big ones so idle connections stay cheap. */
+    free(c->rx);
+    c->rx = NULL;
+}
+
+static void dc__conn_free_queues(dc__conn *c)
+{
+    while (c->q_head) {
+        dc__msg *m = c->q_head;
+        c->q_head = m->next;
+        free(m);
+    }
+    c->q_tail = NULL;
+    c->q_bytes = 0;
+    free(c->rx);
+    c->rx = NULL;
+    dc__http_req_free(c->http);
+    c->http = NULL;
+}
+
+static int dc__path_is_ws(struct lws *wsi)
+{
+    char uri[64];
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0)
+        return 0;
+    return strcmp(uri, "/v1/ws") == 0;
+}
+
+static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len)
+{
+    dc__conn *c = user;
+    dc__server *srv = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return dc__path_is_ws(wsi) ? 0 : 1;
+    case LWS_CALLBACK_ESTABLISHED:
+        memset(c, 0, sizeof *c);
+        c->wsi = wsi;
+        c->srv = srv;
+        c->is_ws = 1;
+        c->opened_ms = dc__mono_ms();
+        srv->n_conns++;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 10); /* hello deadline */
+        dc__ws_on_open(c);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        dc__ws_receive(c, wsi, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return dc__ws_writeable(c, wsi);
+    case LWS_CALLBACK_CLOSED:
+        srv->n_conns--;
+        dc__ws_on_close(c);
+        dc__conn_free_queues(c);
+        c->wsi = NULL;
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        if (!c->srv) {
+            memset(c, 0, sizeof *c);
+            c->srv = srv;
+        }
+        if (dc__http_begin(c, wsi, in) < 0)
+            return -1;
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+            char cl[32];
+            lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+            if (atol(cl) > 0)
+                return 0; /* wait for the body */
+        }
+        dc__http_dispatch(c);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY:
+        if (!c->http)
+            return -1;
+        if (c->http->body_len + len > DC__MAX_MSG) {
+            c->http->body_overflow = 1;
+            return 0;
+        }
+        if (!c->http->body && !(c->http->body = malloc(DC__MAX_MSG + 1)))
+            return -1;
+        memcpy(c->http->body + c->http->body_len, in, len);
+        c->http->body_len += len;
+        c->http->body[c->http->body_len] = '\0';
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!c->http)
+            return -1;
+        dc__http_dispatch(c);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return dc__http_write(c, wsi);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (c && !c->is_ws) {
+            dc__http_req_free(c->http);
+            c->http = NULL;
+        }
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols dc__protocols[] = {
+    {"dcall", dc__callback, sizeof(dc__conn), 4096, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+static void dc__lws_log(int level, const char *line)
+{
+    if (level & LLL_ERR)
+        DC_WARN("lws", "%.*s", (int)strcspn(line, "\n"), line);
+}
+
+/* Ping a connection idle for 15 s; drop one silent for 30 s. */
+static const lws_retry_bo_t dc__idle_policy = {
+    .secs_since_valid_ping = 15,
+    .secs_since_valid_hangup = 30,
+};
+
+int dc__http_start(dc__server *srv)
+{
+    struct lws_context_creation_info info;
+    void *loops[1] = {srv->loop};
+    memset(&info, 0, sizeof info);
+    lws_set_log_level(LLL_ERR, dc__lws_log);
+    info.port = srv->cfg.listen_port;
+    info.iface = srv->cfg.listen_host;
+    info.protocols = dc__protocols;
+    info.options =
+        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    info.foreign_loops = loops;
+    info.user = srv;
+    info.retry_and_idle_policy = &dc__idle_policy;
+    info.timeout_secs = 30;
+    info.max_http_header_data = 4096;
+    info.keepalive_timeout = 30;
+    info.fd_limit_per_thread = 0;
+    if (srv->cfg.tls_cert[0]) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = srv->cfg.tls_cert;
+        info.ssl_private_key_filepath = srv->cfg.tls_key;
+    }
+    srv->lws = lws_create_context(&info);
+    if (!srv->lws) {
+        DC_ERROR("http", "cannot listen on %s:%d", srv->cfg.listen_host, srv->cfg.listen_port);
+        return DC_EIO;
+    }
+    srv->vhost = lws_get_vhost_by_name(srv->lws, "default");
+    if (srv->vhost)
+        srv->cfg.listen_port = lws_get_vhost_listen_port(srv->vhost);
+    return 0;
+}
+
+void dc__http_stop(dc__server *srv)
+{
+    if (srv->lws) {
+        lws_context_destroy(srv->lws);
+        srv->lws = NULL;
+    }
+}

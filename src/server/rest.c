@@ -1,0 +1,603 @@
+/* REST /v1 for business backends: Basic auth (account_id:api_secret) first, then input, then
+ * existence. Another account's objects are 404. Responses are JSON; errors are
+ * {"error":{"code","message","field"?}}. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/crypto.h"
+#include "common/jwt.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/validate.h"
+#include "server/server.h"
+
+static const char *const dc__webhook_events[] = {"call.placed", "call.ringing", "call.answered",
+                                                 "call.ended"};
+
+static void dc__reply(dc__http_req *r, int status, json_t *body)
+{
+    free(r->resp);
+    r->resp = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    r->resp_len = r->resp ? strlen(r->resp) : 0;
+    r->status = status;
+    json_decref(body);
+}
+
+static void dc__reply_err(dc__http_req *r, int status, int err, const char *field)
+{
+    char msg[512];
+    if (field)
+        snprintf(msg, sizeof msg, "%s: %s", field, dc_strerror(err));
+    else
+        snprintf(msg, sizeof msg, "%s", dc_strerror(err));
+    json_t *e = json_pack("{ss ss}", "code", dc_err_code(err), "message", msg);
+    if (field)
+        json_object_set_new(e, "field", json_string(field));
+    r->www_auth = status == 401;
+    dc__reply(r, status, json_pack("{so}", "error", e));
+}
+
+int dc__account_lookup(dc__server *srv, const char *id, dc__account **out)
+{
+    dc__acct_cache *e = NULL;
+    HASH_FIND_STR(srv->accounts, id, e);
+    if (!e) {
+        dc__account *a = NULL;
+        int rc = dc__store_account_get(srv->store, id, &a);
+        if (rc < 0)
+            return rc;
+        e = calloc(1, sizeof *e);
+        if (!e) {
+            dc__account_free(a);
+            return DC_ENOMEM;
+        }
+        snprintf(e->id, sizeof e->id, "%s", a->id);
+        e->acct = a;
+        HASH_ADD_STR(srv->accounts, id, e);
+    }
+    *out = e->acct;
+    return 0;
+}
+
+int dc__account_save(dc__server *srv, dc__account *a)
+{
+    return dc__store_account_update(srv->store, a);
+}
+
+/* Basic account_id:api_secret. 0 and *out, or DC_EUNAUTHORIZED. */
+static int dc__rest_auth(dc__server *srv, const char *hdr, dc__account **out)
+{
+    if (strncmp(hdr, "Basic ", 6) != 0)
+        return DC_EUNAUTHORIZED;
+    char dec[512];
+    size_t n = 0;
+    const char *b64 = hdr + 6;
+    if (strlen(b64) > 600 || dc__b64_decode(dec, &n, b64, strlen(b64)) < 0 || n >= sizeof dec)
+        return DC_EUNAUTHORIZED;
+    dec[n] = '\0';
+    char *colon = strchr(dec, ':');
+    if (!colon)
+        return DC_EUNAUTHORIZED;
+    *colon = '\0';
+    const char *secret = colon + 1;
+    dc__account *a = NULL;
+    if (dc__valid_id(dec) < 0 || dc__account_lookup(srv, dec, &a) < 0)
+        return DC_EUNAUTHORIZED;
+    size_t sl = strlen(secret);
+    if (sl != strlen(a->api_secret) || !dc__ct_equal(secret, a->api_secret, sl))
+        return DC_EUNAUTHORIZED;
+    *out = a;
+    return 0;
+}
+
+/* Finds a query parameter; '+' that became ' ' is restored for time offsets. */
+static const char *dc__q(const dc__http_req *r, const char *key, char *buf, size_t n)
+{
+    size_t kl = strlen(key);
+    const char *p = r->query;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > kl && p[kl] == '=' && strncmp(p, key, kl) == 0) {
+            size_t vl = len - kl - 1;
+            if (vl >= n)
+                vl = n - 1;
+            memcpy(buf, p + kl + 1, vl);
+            buf[vl] = '\0';
+            return buf;
+        }
+        p = end ? end + 1 : p + len;
+    }
+    return NULL;
+}
+
+static int dc__q_int(const dc__http_req *r, const char *key, int lo, int hi, int dflt, int *out)
+{
+    char buf[32], *end;
+    const char *v = dc__q(r, key, buf, sizeof buf);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < lo || x > hi)
+        return -1;
+    *out = (int)x;
+    return 0;
+}
+
+static int dc__q_time(const dc__http_req *r, const char *key, int64_t *out)
+{
+    char buf[64];
+    const char *v = dc__q(r, key, buf, sizeof buf);
+    if (!v)
+        return 1;
+    for (char *p = buf; *p; p++)
+        if (*p == ' ')
+            *p = '+';
+    return dc__parse_iso8601(buf, out) < 0 ? -1 : 0;
+}
+
+static json_t *dc__body_json(dc__http_req *r)
+{
+    if (!r->body)
+        return NULL;
+    json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, NULL);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static void dc__h_tokens(dc__server *srv, dc__http_req *r, dc__account *a)
+{
+    (void)srv;
+    json_t *b = dc__body_json(r);
+    if (!b)
+        return dc__reply_err(r, 400, DC_EJSON, "body");
+    const char *cuid = json_string_value(json_object_get(b, "cuid"));
+    json_t *name = json_object_get(b, "name"), *ttlj = json_object_get(b, "ttl");
+    json_t *callees = json_object_get(b, "callees");
+    int err = 0;
+    const char *field = NULL;
+    if (dc__valid_cuid(cuid) < 0)
+        err = DC_ECUID, field = "cuid";
+    else if (name && !json_is_null(name) && dc__valid_name(json_string_value(name)) < 0)
+        err = DC_ENAME, field = "name";
+    else if (ttlj && (!json_is_integer(ttlj) || json_integer_value(ttlj) < 60 ||
+                      json_integer_value(ttlj) > 86400))
+        err = DC_ETTL, field = "ttl";
+    else if (callees && !json_is_null(callees) &&
+             (!json_is_array(callees) || json_array_size(callees) > 100))
+        err = DC_EFIELD, field = "callees";
+    size_t i;
+    json_t *c;
+    if (!err && json_is_array(callees)) {
+        json_array_foreach(callees, i, c)
+        {
+            if (dc__valid_cuid(json_string_value(c)) < 0) {
+                err = DC_ECUID;
+                field = "callees";
+            }
+        }
+    }
+    if (err) {
+        json_decref(b);
+        return dc__reply_err(r, 400, err, field);
+    }
+    int64_t now = dc__now_ms() / 1000, ttl = ttlj ? json_integer_value(ttlj) : 3600;
+    json_t *claims = json_pack("{ss ss sI sI}", "acc", a->id, "sub", cuid, "iat", (json_int_t)now,
+                               "exp", (json_int_t)(now + ttl));
+    if (json_is_string(name))
+        json_object_set(claims, "name", name);
+    if (json_is_array(callees))
+        json_object_set(claims, "callees", callees);
+    char *token = NULL;
+    int rc = dc__jwt_sign(claims, a->kid, a->api_secret, strlen(a->api_secret), &token);
+    json_decref(claims);
+    json_decref(b);
+    if (rc < 0)
+        return dc__reply_err(r, 500, DC_EINTERNAL, NULL);
+    char exp[32];
+    dc__iso8601(exp, (now + ttl) * 1000);
+    dc__reply(r, 201, json_pack("{ss ss}", "token", token, "expires_at", exp));
+    free(token);
+}
+
+static int dc__valid_status(const char *s)
+{
+    static const char *const ok[] = {"completed", "declined",    "missed",       "cancelled",
+                                     "busy",      "unreachable", "network_loss", "failed",
+                                     "ringing",   "ongoing"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (!strcmp(ok[i], s))
+            return 0;
+    return DC_ESTATUS;
+}
+
+static void dc__h_calls_list(dc__server *srv, dc__http_req *r, dc__account *a)
+{
+    dc__call_filter f;
+    char sbuf[32], cbuf[64], curbuf[256];
+    memset(&f, 0, sizeof f);
+    if (dc__q_time(r, "from", &f.from_ms) < 0)
+        return dc__reply_err(r, 400, DC_ETIME, "from");
+    if (dc__q_time(r, "to", &f.to_ms) < 0)
+        return dc__reply_err(r, 400, DC_ETIME, "to");
+    f.status = dc__q(r, "status", sbuf, sizeof sbuf);
+    if (f.status && dc__valid_status(f.status) < 0)
+        return dc__reply_err(r, 400, DC_ESTATUS, "status");
+    f.cuid = dc__q(r, "cuid", cbuf, sizeof cbuf);
+    if (f.cuid && dc__valid_cuid(f.cuid) < 0)
+        return dc__reply_err(r, 400, DC_ECUID, "cuid");
+    if (dc__q_int(r, "limit", 1, 1000, 100, &f.limit) < 0)
+        return dc__reply_err(r, 400, DC_ELIMIT, "limit");
+    f.cursor = dc__q(r, "cursor", curbuf, sizeof curbuf);
+    json_t *arr = NULL;
+    char *next = NULL;
+    int rc = dc__store_calls_list(srv->store, a->id, &f, &arr, &next);
+    if (rc == DC_ECURSOR || rc == DC_EINVAL)
+        return dc__reply_err(r, 400, DC_ECURSOR, "cursor");
+    if (rc < 0)
+        return dc__reply_err(r, 500, DC_ESTORE, NULL);
+    dc__reply(
+        r, 200,
+        json_pack("{so so}", "calls", arr, "next_cursor", next ? json_string(next) : json_null()));
+    free(next);
+}
+
+static void dc__h_call(dc__server *srv, dc__http_req *r, dc__account *a, const char *id)
+{
+    if (dc__valid_id(id) < 0)
+        return dc__reply_err(r, 400, DC_EID, "id");
+    if (!strcmp(r->method, "DELETE")) {
+        dc__call *call = dc__call_find(srv, a->id, id);
+        if (!call) {
+            json_t *j = NULL;
+            if (dc__store_call_get(srv->store, a->id, id, &j) == 0) {
+                json_decref(j);
+                return dc__reply_err(r, 409, DC_ESTATE, "id");
+            }
+            return dc__reply_err(r, 404, DC_ENOTFOUND, "id");
+        }
+        int ongoing = !strcmp(call->rec.state, "ongoing");
+        dc__call_end(call, ongoing ? "completed" : "cancelled", "ended_by_api", "api");
+    } else if (strcmp(r->method, "GET") != 0) {
+        return dc__reply_err(r, 405, DC_ENOTALLOWED, NULL);
+    }
+    json_t *j = NULL;
+    int rc = dc__store_call_get(srv->store, a->id, id, &j);
+    if (rc == DC_ENOTFOUND)
+        return dc__reply_err(r, 404, DC_ENOTFOUND, "id");
+    if (rc < 0)
+        return dc__reply_err(r, 500, DC_ESTORE, NULL);
+    dc__reply(r, 200, j);
+}
+
+static void dc__h_stats(dc__server *srv, dc__http_req *r, dc__account *a)
+{
+    int64_t from = 0, to = 0;
+    char gbuf[16], tzbuf[64];
+    int rf = dc__q_time(r, "from", &from), rt = dc__q_time(r, "to", &to);
+    if (rf < 0)
+        return dc__reply_err(r, 400, DC_ETIME, "from");
+    if (rt < 0)
+        return dc__reply_err(r, 400, DC_ETIME, "to");
+    if (rt)
+        to = dc__now_ms();
+    if (rf)
+        from = to - 86400000;
+    const char *g = dc__q(r, "granularity", gbuf, sizeof gbuf);
+    const char *tz = dc__q(r, "tz", tzbuf, sizeof tzbuf);
+    if (!g)
+        g = "hour";
+    if (!tz)
+        tz = "UTC";
+    if (strcmp(g, "hour") && strcmp(g, "day") && strcmp(g, "week") && strcmp(g, "month"))
+        return dc__reply_err(r, 400, DC_EGRAN, "granularity");
+    if (to <= from)
+        return dc__reply_err(r, 400, DC_ETIME, "to");
+    if (to - from > 30LL * 86400000)
+        return dc__reply_err(r, 400, DC_ERANGE, "to");
+    json_t *out = NULL;
+    int rc = dc__stats_query(srv->store, a->id, from, to, g, tz, &out);
+    if (rc == DC_ETZ)
+        return dc__reply_err(r, 400, DC_ETZ, "tz");
+    if (rc < 0)
+        return dc__reply_err(r, 500, DC_ESTORE, NULL);
+    dc__reply(r, 200, out);
+}
+
+static void dc__h_user(dc__server *srv, dc__http_req *r, dc__account *a, const char *rest)
+{
+    char cuid[64];
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (n >= sizeof cuid)
+        return dc__reply_err(r, 400, DC_ECUID, "cuid");
+    memcpy(cuid, rest, n);
+    cuid[n] = '\0';
+    if (dc__valid_cuid(cuid) < 0)
+        return dc__reply_err(r, 400, DC_ECUID, "cuid");
+    const char *sub = slash ? slash + 1 : "";
+    dc__user *u = dc__user_find(srv, a->id, cuid);
+    if (!*sub && !strcmp(r->method, "GET")) {
+        int devices = 0;
+        for (dc__session *s = u ? u->sessions : NULL; s; s = s->next_in_user)
+            devices++;
+        json_t *j = json_pack("{ss sb si sb so}", "cuid", cuid, "online", devices > 0, "devices",
+                              devices, "in_call", u && u->call, "call_id",
+                              u && u->call ? json_string(u->call->rec.id) : json_null());
+        return dc__reply(r, 200, j);
+    }
+    if (!strcmp(sub, "sessions") && !strcmp(r->method, "DELETE")) {
+        if (dc__store_revoke_set(srv->store, a->id, cuid, dc__now_ms() / 1000 + 1) < 0)
+            return dc__reply_err(r, 500, DC_ESTORE, NULL);
+        int n_closed = dc__user_logout_all(srv, a->id, cuid);
+        return dc__reply(r, 200, json_pack("{si}", "closed", n_closed));
+    }
+    if (!strcmp(sub, "missed") && !strcmp(r->method, "GET")) {
+        int limit;
+        if (dc__q_int(r, "limit", 1, 1000, 100, &limit) < 0)
+            return dc__reply_err(r, 400, DC_ELIMIT, "limit");
+        json_t *arr = NULL;
+        if (dc__store_missed_list(srv->store, a->id, cuid, limit, &arr) < 0)
+            return dc__reply_err(r, 500, DC_ESTORE, NULL);
+        return dc__reply(r, 200, json_pack("{so}", "missed", arr));
+    }
+    if (!*sub || !strcmp(sub, "sessions") || !strcmp(sub, "missed"))
+        return dc__reply_err(r, 405, DC_ENOTALLOWED, NULL);
+    dc__reply_err(r, 404, DC_ENOTFOUND, "path");
+}
+
+static int dc__nullable_str(json_t *b, const char *k, int (*valid)(const char *), int err,
+                            const char **field)
+{
+    json_t *v = json_object_get(b, k);
+    if (!v || json_is_null(v))
+        return 0;
+    *field = k;
+    return json_is_string(v) && valid(json_string_value(v)) == 0 ? 0 : err;
+}
+
+static int dc__valid_theme(const char *s)
+{
+    return s && (!strcmp(s, "default") || !strcmp(s, "white")) ? 0 : DC_ETHEME;
+}
+
+static void dc__h_branding(dc__server *srv, dc__http_req *r, dc__account *a)
+{
+    if (!strcmp(r->method, "GET"))
+        return dc__reply(r, 200, json_deep_copy(a->branding));
+    if (strcmp(r->method, "PUT") != 0)
+        return dc__reply_err(r, 405, DC_ENOTALLOWED, NULL);
+    json_t *b = dc__body_json(r);
+    if (!b)
+        return dc__reply_err(r, 400, DC_EJSON, "body");
+    const char *field = NULL;
+    int err = dc__nullable_str(b, "logo_url", dc__valid_url, DC_EURL, &field);
+    static const char *const colors[] = {"background_color", "text_color"};
+    for (int i = 0; !err && i < 2; i++) {
+        json_t *v = json_object_get(b, colors[i]);
+        field = colors[i];
+        if (v && (!json_is_string(v) || dc__valid_color(json_string_value(v)) < 0))
+            err = DC_ECOLOR;
+    }
+    json_t *th = json_object_get(b, "button_theme");
+    if (!err && th && (!json_is_string(th) || dc__valid_theme(json_string_value(th)) < 0))
+        err = DC_ETHEME, field = "button_theme";
+    if (err) {
+        json_decref(b);
+        return dc__reply_err(r, 400, err, field);
+    }
+    json_t *nb = json_deep_copy(a->branding);
+    static const char *const keys[] = {"logo_url", "background_color", "text_color",
+                                       "button_theme"};
+    for (int i = 0; i < 4; i++) {
+        json_t *v = json_object_get(b, keys[i]);
+        if (v)
+            json_object_set(nb, keys[i], v);
+    }
+    json_decref(b);
+    json_t *old = a->branding;
+    a->branding = nb;
+    if (dc__account_save(srv, a) < 0) {
+        a->branding = old;
+        json_decref(nb);
+        return dc__reply_err(r, 500, DC_ESTORE, NULL);
+    }
+    json_decref(old);
+    dc__account_broadcast_branding(srv, a->id, a->branding);
+    dc__reply(r, 200, json_deep_copy(a->branding));
+}
+
+static json_t *dc__settings_json(const dc__server *srv, const dc__account *a)
+{
+    return json_pack("{si so so sb ss ss si}", "ring_timeout_s",
+                     a->ring_timeout_s ? a->ring_timeout_s : srv->cfg.ring_timeout_s, "webhook_url",
+                     a->webhook_url ? json_string(a->webhook_url) : json_null(), "webhook_events",
+                     a->webhook_events ? json_deep_copy(a->webhook_events) : json_array(),
+                     "dev_key_auth", a->dev_key_auth, "api_key", a->api_key, "kid", a->kid,
+                     "server_ring_timeout_s", srv->cfg.ring_timeout_s);
+}
+
+static int dc__settings_validate(json_t *b, const char **field)
+{
+    json_t *v;
+    if ((v = json_object_get(b, "ring_timeout_s")) && !json_is_null(v) &&
+        (!json_is_integer(v) || json_integer_value(v) < 10 || json_integer_value(v) > 120))
+        return *field = "ring_timeout_s", DC_ETIMEOUTVAL;
+    int err = dc__nullable_str(b, "webhook_url", dc__valid_url, DC_EURL, field);
+    if (err)
+        return err;
+    if ((v = json_object_get(b, "webhook_events"))) {
+        *field = "webhook_events";
+        if (!json_is_array(v))
+            return DC_EEVENTS;
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            int ok = 0;
+            for (int k = 0; k < 4; k++)
+                ok |= json_is_string(e) && !strcmp(json_string_value(e), dc__webhook_events[k]);
+            if (!ok)
+                return DC_EEVENTS;
+        }
+    }
+    static const char *const bools[] = {"dev_key_auth", "rotate_webhook_secret"};
+    for (int i = 0; i < 2; i++)
+        if ((v = json_object_get(b, bools[i])) && !json_is_boolean(v))
+            return *field = bools[i], DC_EFIELD;
+    return 0;
+}
+
+static void dc__h_settings(dc__server *srv, dc__http_req *r, dc__account *a)
+{
+    if (!strcmp(r->method, "GET"))
+        return dc__reply(r, 200, dc__settings_json(srv, a));
+    if (strcmp(r->method, "PUT") != 0)
+        return dc__reply_err(r, 405, DC_ENOTALLOWED, NULL);
+    json_t *b = dc__body_json(r), *v;
+    const char *field = NULL;
+    if (!b)
+        return dc__reply_err(r, 400, DC_EJSON, "body");
+    int err = dc__settings_validate(b, &field);
+    if (err) {
+        json_decref(b);
+        return dc__reply_err(r, 400, err, field);
+    }
+    if ((v = json_object_get(b, "ring_timeout_s")))
+        a->ring_timeout_s = json_is_null(v) ? 0 : (int)json_integer_value(v);
+    if ((v = json_object_get(b, "webhook_url"))) {
+        free(a->webhook_url);
+        a->webhook_url = json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+    }
+    if ((v = json_object_get(b, "webhook_events"))) {
+        json_decref(a->webhook_events);
+        a->webhook_events = json_deep_copy(v);
+    }
+    if ((v = json_object_get(b, "dev_key_auth")))
+        a->dev_key_auth = json_is_true(v);
+    char *shown = NULL;
+    if (a->webhook_url &&
+        (!a->webhook_secret || json_is_true(json_object_get(b, "rotate_webhook_secret")))) {
+        char sec[64];
+        dc__random_id(sec, "whsec_", 40);
+        free(a->webhook_secret);
+        a->webhook_secret = strdup(sec);
+        shown = strdup(sec);
+    }
+    json_decref(b);
+    if (dc__account_save(srv, a) < 0) {
+        free(shown);
+        return dc__reply_err(r, 500, DC_ESTORE, NULL);
+    }
+    json_t *out = dc__settings_json(srv, a);
+    if (shown)
+        json_object_set_new(out, "webhook_secret", json_string(shown));
+    free(shown);
+    dc__reply(r, 200, out);
+}
+
+static void dc__h_webhook_log(dc__server *srv, dc__http_req *r, dc__account *a)
+{
+    int limit;
+    if (dc__q_int(r, "limit", 1, 1000, 100, &limit) < 0)
+        return dc__reply_err(r, 400, DC_ELIMIT, "limit");
+    json_t *arr = NULL;
+    if (dc__store_outbox_log(srv->store, a->id, limit, &arr) < 0)
+        return dc__reply_err(r, 500, DC_ESTORE, NULL);
+    dc__reply(r, 200, json_pack("{so}", "deliveries", arr));
+}
+
+static void dc__h_metrics(dc__server *srv, dc__http_req *r)
+{
+    int64_t depth = 0, ringing = 0, ongoing = 0;
+    dc__store_outbox_depth(srv->store, &depth);
+    for (dc__call *c = srv->calls; c; c = c->hh.next)
+        *(!strcmp(c->rec.state, "ongoing") ? &ongoing : &ringing) += 1;
+    char *buf = malloc(4096);
+    if (!buf)
+        return dc__reply_err(r, 500, DC_ENOMEM, NULL);
+    int n = snprintf(buf, 4096,
+                     "# TYPE dcall_connections gauge\ndcall_connections %lld\n"
+                     "# TYPE dcall_sessions gauge\ndcall_sessions %lld\n"
+                     "# TYPE dcall_calls gauge\ndcall_calls{state=\"ringing\"} %lld\n"
+                     "dcall_calls{state=\"ongoing\"} %lld\n"
+                     "# TYPE dcall_calls_placed_total counter\ndcall_calls_placed_total %llu\n"
+                     "# TYPE dcall_calls_ended_total counter\n",
+                     (long long)srv->n_conns, (long long)srv->n_sessions, (long long)ringing,
+                     (long long)ongoing, (unsigned long long)srv->placed_total);
+    static const char *const reasons[8] = {"completed", "declined",    "missed",       "cancelled",
+                                           "busy",      "unreachable", "network_loss", "failed"};
+    for (int i = 0; i < 8; i++)
+        n += snprintf(buf + n, 4096 - (size_t)n, "dcall_calls_ended_total{reason=\"%s\"} %llu\n",
+                      reasons[i], (unsigned long long)srv->ended_total[i]);
+    n += snprintf(buf + n, 4096 - (size_t)n,
+                  "# TYPE dcall_outbox_depth gauge\ndcall_outbox_depth %lld\n", (long long)depth);
+    free(r->resp);
+    r->resp = buf;
+    r->resp_len = (size_t)n;
+    r->status = 200;
+    r->content_type = "text/plain; version=0.0.4";
+}
+
+static void dc__h_v1(dc__server *srv, dc__http_req *r, dc__account *a, const char *p)
+{
+    int get = !strcmp(r->method, "GET");
+    if (!strcmp(p, "tokens"))
+        return strcmp(r->method, "POST") ? dc__reply_err(r, 405, DC_ENOTALLOWED, NULL)
+                                         : dc__h_tokens(srv, r, a);
+    if (!strcmp(p, "calls"))
+        return get ? dc__h_calls_list(srv, r, a) : dc__reply_err(r, 405, DC_ENOTALLOWED, NULL);
+    if (!strncmp(p, "calls/", 6))
+        return dc__h_call(srv, r, a, p + 6);
+    if (!strcmp(p, "stats"))
+        return get ? dc__h_stats(srv, r, a) : dc__reply_err(r, 405, DC_ENOTALLOWED, NULL);
+    if (!strncmp(p, "users/", 6))
+        return dc__h_user(srv, r, a, p + 6);
+    if (!strcmp(p, "branding"))
+        return dc__h_branding(srv, r, a);
+    if (!strcmp(p, "settings"))
+        return dc__h_settings(srv, r, a);
+    if (!strcmp(p, "webhooks/log"))
+        return get ? dc__h_webhook_log(srv, r, a) : dc__reply_err(r, 405, DC_ENOTALLOWED, NULL);
+    dc__reply_err(r, 404, DC_ENOTFOUND, "path");
+}
+
+void dc__rest_handle(dc__server *srv, dc__http_req *r)
+{
+    const char *path = r->path;
+    if (!strcmp(path, "/healthz")) {
+        int ok = srv->ready && !srv->draining;
+        return dc__reply(
+            r, ok ? 200 : 503,
+            json_pack("{ss}", "status", ok ? "ok" : (srv->draining ? "draining" : "starting")));
+    }
+    if (!strcmp(path, "/metrics"))
+        return dc__h_metrics(srv, r);
+    if (srv->cfg.test_mode && !strcmp(path, "/_test/clock") && !strcmp(r->method, "POST")) {
+        json_t *b = dc__body_json(r);
+        json_t *adv = b ? json_object_get(b, "advance_ms") : NULL;
+        if (!json_is_integer(adv) || json_integer_value(adv) < 0) {
+            json_decref(b);
+            return dc__reply_err(r, 400, DC_EFIELD, "advance_ms");
+        }
+        dc__clock_advance(json_integer_value(adv));
+        json_decref(b);
+        dc__outbox_wake(srv);
+        return dc__reply(r, 200, json_pack("{sI}", "now_ms", (json_int_t)dc__now_ms()));
+    }
+    if (strncmp(path, "/v1/", 4) != 0)
+        return dc__reply_err(r, 404, DC_ENOTFOUND, "path");
+    dc__account *a = NULL;
+    if (dc__rest_auth(srv, r->auth, &a) < 0)
+        return dc__reply_err(r, 401, DC_EUNAUTHORIZED, NULL);
+    if (r->body_overflow)
+        return dc__reply_err(r, 413, DC_ETOOBIG, "body");
+    if (!strcmp(path, "/v1/ws"))
+        return dc__reply_err(r, 400, DC_EPROTO, "upgrade");
+    dc__h_v1(srv, r, a, path + 4);
+}

@@ -1,0 +1,224 @@
+/* dcalld internals shared by its modules: the server object, sessions, users, calls.
+ * Everything here runs on the signalling loop thread (one libuv loop); the outbox worker has its
+ * own thread and store handle and talks to the loop only through its queue. */
+#ifndef DC_SERVER_SERVER_H
+#define DC_SERVER_SERVER_H
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stdint.h>
+#include <uthash.h>
+#include <uv.h>
+
+#include "dcall/errors.h"
+#include "server/store.h"
+
+#define DC__MAX_MSG 65536
+#define DC__REPLAY_MAX 256
+#define DC__MAX_DEVICES 16
+
+struct dc__outbox;
+struct dc__call;
+struct dc__user;
+
+typedef struct dc__server_config {
+    char listen_host[64];
+    int listen_port;
+    char data_dir[1024];
+    char db_url[1024];
+    int ring_timeout_s;
+    int grace_s;
+    int drain_s;
+    int test_mode;
+    char tls_cert[1024];
+    char tls_key[1024];
+} dc__server_config;
+
+typedef struct dc__acct_cache {
+    char id[40];
+    dc__account *acct;
+    UT_hash_handle hh;
+} dc__acct_cache;
+
+typedef struct dc__msg {
+    struct dc__msg *next;
+    size_t len;
+    unsigned char buf[]; /* LWS_PRE bytes, then len bytes of text */
+} dc__msg;
+
+/* A signed-in device. Outlives its socket for the reconnect grace. */
+typedef struct dc__session {
+    char id[40];
+    char secret[48];
+    char account_id[40];
+    char cuid[51];
+    char name[208];
+    struct dc__server *srv;
+    struct dc__user *user;
+    struct dc__conn *conn; /* NULL while detached */
+    uint64_t seq;
+    char *replay[DC__REPLAY_MAX]; /* ring of serialized events, index seq % MAX */
+    uint64_t replay_first;        /* lowest seq still held */
+    struct dc__call *call;        /* the call this device takes part in */
+    json_t *callees;              /* token claim, or NULL */
+    int64_t iat;
+    uv_timer_t grace_timer;
+    int closing;
+    struct dc__session *next_in_user;
+    UT_hash_handle hh;
+} dc__session;
+
+/* One live WebSocket (or HTTP) connection: lws per-connection user data. */
+typedef struct dc__conn {
+    struct lws *wsi;
+    struct dc__server *srv;
+    dc__session *session;
+    int is_ws;
+    /* ws rx reassembly */
+    char *rx;
+    size_t rx_len;
+    int rx_overflow;
+    /* ws send queue */
+    dc__msg *q_head, *q_tail;
+    size_t q_bytes;
+    int close_code; /* nonzero: close after the queue drains */
+    char close_reason[64];
+    /* rate limit (token bucket) */
+    double tokens;
+    int64_t tokens_ms;
+    int refused_in_row;
+    int64_t opened_ms;
+    /* http */
+    struct dc__http_req *http;
+} dc__conn;
+
+typedef struct dc__user {
+    char key[96]; /* account_id "/" cuid */
+    char account_id[40];
+    char cuid[51];
+    dc__session *sessions;
+    struct dc__call *call;
+    int64_t place_times[10]; /* ring of the last place times, for the per-user rate */
+    int place_idx;
+    UT_hash_handle hh;
+} dc__user;
+
+typedef struct dc__call {
+    dc__call_rec rec;
+    struct dc__server *srv;
+    dc__session *caller;
+    dc__session *callees[DC__MAX_DEVICES];
+    int n_callees;
+    dc__session *answerer;
+    dc__user *caller_user;
+    dc__user *callee_user;
+    int ringing_sent;
+    int ring_timeout_s;
+    uv_timer_t ring_timer;
+    int ended;
+    UT_hash_handle hh;
+} dc__call;
+
+typedef struct dc__server {
+    dc__server_config cfg;
+    uv_loop_t *loop;
+    struct lws_context *lws;
+    struct lws_vhost *vhost;
+    dc__store *store;
+    unsigned char master_key[32];
+    int lock_fd;
+    int ready;
+    int draining;
+    int stopping;
+    dc__acct_cache *accounts;
+    dc__user *users;
+    dc__session *sessions;
+    dc__call *calls;
+    struct dc__outbox *outbox;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t drain_timer;
+    void (*on_drained)(struct dc__server *srv); /* the last call ended while draining */
+    /* metrics */
+    int64_t n_conns;
+    int64_t n_sessions;
+    uint64_t placed_total;
+    uint64_t ended_total[8];
+} dc__server;
+
+/* http.c: the lws context, HTTP routing, WebSocket framing. */
+int dc__http_start(dc__server *srv);
+void dc__http_stop(dc__server *srv);
+/* Queues a text message on a connection; close_code != 0 closes after sending. */
+int dc__conn_send(dc__conn *c, const char *text, size_t len);
+void dc__conn_close(dc__conn *c, int code, const char *reason);
+
+/* rest.c */
+typedef struct dc__http_req {
+    char method[8];
+    char path[512];
+    char query[2048];
+    char auth[512];
+    char *body;
+    size_t body_len;
+    int body_overflow;
+    /* response */
+    int status;
+    char *resp;
+    size_t resp_len;
+    size_t resp_sent;
+    const char *content_type;
+    int headers_sent;
+    int www_auth;
+} dc__http_req;
+void dc__rest_handle(dc__server *srv, dc__http_req *req);
+
+/* session.c: sign-in, resume, event delivery, replay, presence. */
+void dc__ws_on_open(dc__conn *c);
+void dc__ws_on_message(dc__conn *c, const char *text, size_t len);
+void dc__ws_on_close(dc__conn *c);
+/* Sends an event (adds type, seq, ts_ms; steals ev). Kept for replay. */
+void dc__session_event(dc__session *s, const char *type, json_t *ev);
+/* Sends an error to a connection (not sequenced into replay unless signed in). */
+void dc__send_error(dc__conn *c, int err, const char *field, const char *ref, json_t *extra);
+dc__user *dc__user_find(dc__server *srv, const char *account_id, const char *cuid);
+int dc__user_online(const dc__user *u);
+/* Ends every session of a user (logout everywhere). Returns the count. */
+int dc__user_logout_all(dc__server *srv, const char *account_id, const char *cuid);
+void dc__session_destroy(dc__session *s);
+/* Frees a user entry that has neither sessions nor a call. */
+void dc__user_release(dc__server *srv, dc__user *u);
+/* Sends branding to every session of the account. */
+void dc__account_broadcast_branding(dc__server *srv, const char *account_id, json_t *branding);
+
+/* calls.c: the call state machine. */
+void dc__call_place(dc__session *s, json_t *msg, const char *ref);
+void dc__call_action(dc__session *s, const char *type, json_t *msg, const char *ref);
+/* A party's socket dropped (detached) or came back. */
+void dc__call_party_detached(dc__session *s);
+void dc__call_party_reattached(dc__session *s);
+/* The party's session is going away for good (grace over, logout). */
+void dc__call_party_gone(dc__session *s, const char *reason);
+dc__call *dc__call_find(dc__server *srv, const char *account_id, const char *id);
+/* Ends a call (record saved first, then every party told). */
+int dc__call_end(dc__call *call, const char *reason, const char *detail, const char *ended_by);
+/* At startup: closes calls left open by a crash. */
+int dc__calls_recover(dc__server *srv, int *n_closed);
+/* Builds the webhook outbox items for an event about a call record (0..1 items). */
+int dc__webhook_item(dc__server *srv, const char *event, const dc__call_rec *r,
+                     dc__outbox_item *item);
+void dc__outbox_item_clear(dc__outbox_item *item);
+
+/* accounts (rest.c): cached account lookup (do not free; valid until the cache entry changes). */
+int dc__account_lookup(dc__server *srv, const char *id, dc__account **out);
+int dc__account_save(dc__server *srv, dc__account *a);
+
+/* stats.c */
+int dc__stats_query(dc__store *store, const char *account_id, int64_t from_ms, int64_t to_ms,
+                    const char *granularity, const char *tz, json_t **out);
+
+/* outbox.c: webhook delivery worker thread. */
+int dc__outbox_start(dc__server *srv);
+void dc__outbox_wake(dc__server *srv);
+void dc__outbox_stop(dc__server *srv);
+
+#endif
