@@ -322,7 +322,8 @@ static void dc__on_hello(dc__conn *c, json_t *msg)
         dc__conn_close(c, 4001, dc_err_code(rc));
         return;
     }
-    lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+    if (c->wsi)
+        lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
     json_t *resume = json_object_get(msg, "resume");
     if (json_is_object(resume) && dc__try_resume(c, resume, a->id, cuid) == 0) {
         json_decref(callees);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,10 +388,10 @@ static char *capture_stderr(void (*fn)(void))
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
-    char *buf = calloc(1, 4096);
+    char *buf = calloc(1, 1 << 20);
     assert_non_null(buf);
     lseek(fd, 0, SEEK_SET);
-    ssize_t n = read(fd, buf, 4095);
+    ssize_t n = read(fd, buf, (1 << 20) - 1);
     assert_true(n >= 0);
     close(fd);
     unlink(path);
@@ -425,6 +426,42 @@ static void test_log_format_and_filter(void **state)
     for (char *p = out; *p; p++)
         lines += *p == '\n';
     assert_int_equal(lines, 2);
+    free(out);
+}
+
+static void *log_worker(void *arg)
+{
+    for (int i = 0; i < 200; i++)
+        DC_INFO("worker", "thread %d line %03d %s", (int)(intptr_t)arg, i,
+                "padding-padding-padding-padding-padding-padding-padding-padding");
+    return NULL;
+}
+
+static void log_threads(void)
+{
+    pthread_t t[4];
+    dc__log_set_level(DC__LOG_INFO);
+    for (intptr_t i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, log_worker, (void *)i), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+}
+
+static void test_log_threads_do_not_interleave(void **state)
+{
+    (void)state;
+    char *out = capture_stderr(log_threads);
+    int lines = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        int th = -1, n = -1;
+        char tail[80];
+        assert_int_equal(strlen(line), 24 + strlen(" INFO worker: thread 0 line 000 ") + 63);
+        assert_int_equal(sscanf(line + 24, " INFO worker: thread %d line %d %79s", &th, &n, tail),
+                         3);
+        assert_true(th >= 0 && th < 4 && n >= 0 && n < 200);
+        lines++;
+    }
+    assert_int_equal(lines, 800);
     free(out);
 }
 
@@ -550,6 +587,12 @@ static void test_password_hash_verify(void **state)
     assert_int_equal(dc__password_verify("correct horse", h1), 0);
     assert_int_equal(dc__password_verify("correct horsf", h1), DC_EUNAUTHORIZED);
     assert_int_equal(dc__password_verify("", h1), DC_EUNAUTHORIZED);
+    /* Change only the final byte of the stored hash: the whole hash must be compared. The last
+     * base64url char of 32 bytes carries 4 bits, so 'A' <-> 'E' stays canonical. */
+    char *last = h1 + strlen(h1) - 1, saved = *last;
+    *last = saved == 'A' ? 'E' : 'A';
+    assert_int_equal(dc__password_verify("correct horse", h1), DC_EUNAUTHORIZED);
+    *last = saved;
     assert_int_equal(dc__password_hash("correct horse", &h2), 0);
     assert_string_not_equal(h1, h2); /* salted */
     assert_int_equal(dc__password_verify("correct horse", "garbage"), DC_EUNAUTHORIZED);
@@ -839,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_valid_url),
         cmocka_unit_test(test_valid_id_and_color),
         cmocka_unit_test(test_log_format_and_filter),
+        cmocka_unit_test(test_log_threads_do_not_interleave),
         cmocka_unit_test(test_log_parse_level),
         cmocka_unit_test(test_hmac_sha256_rfc4231),
         cmocka_unit_test(test_seal_open_round_trip),
