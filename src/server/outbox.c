@@ -101,6 +101,8 @@ static void dc__outbox_one(dc__outbox *ob, const dc__outbox_item *it)
         snprintf(err, sizeof err, "HTTP %ld", status);
     if (now - it->created_ms >= DC__OUTBOX_GIVE_UP_MS) {
         DC_WARN("outbox", "giving up on delivery %lld after 24 h: %s", (long long)it->id, err);
+        /* outbox_fail leaves attempts alone; count this last attempt first so the log is true */
+        dc__store_outbox_retry(ob->store, it->id, it->attempts + 1, now, err);
         dc__store_outbox_fail(ob->store, it->id, err);
         return;
     }
