@@ -218,9 +218,16 @@ static void handle_closed(uv_handle_t *h)
 static void reap_check(uv_timer_t *t)
 {
     struct dc_client *c = t->data;
-    /* lws finishes destroying a context on a foreign loop only after its own uv handles closed. */
-    if (c->ctx)
-        return;
+    /* On a foreign loop lws 4.1 closes its uv handles asynchronously and then waits for a second
+     * lws_context_destroy, which frees the context and clears c->ctx (info.pcontext). */
+    if (c->ctx) {
+        if (c->ctx_destroy_calls == 1 && !dc__lws_handles_alive(c)) {
+            c->ctx_destroy_calls = 2;
+            lws_context_destroy(c->ctx);
+        }
+        if (c->ctx)
+            return;
+    }
     uv_timer_stop(t);
     uv_close((uv_handle_t *)&c->async, handle_closed);
     uv_close((uv_handle_t *)&c->retry_timer, handle_closed);

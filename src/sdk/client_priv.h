@@ -58,6 +58,11 @@ struct dc_client {
 
     /* Everything below is touched on the loop thread only. */
     struct lws_context *ctx; /* lws clears it (pcontext) once fully destroyed */
+    /* uv handles lws made on our loop at context creation: a context on a foreign loop can be
+     * finalized (a second lws_context_destroy) only once these are closed. */
+    void *lws_handles[8];
+    int n_lws_handles;
+    int ctx_destroy_calls;
     struct lws *wsi;
     struct dc__out *oq_head, *oq_tail; /* app messages, sent once registered */
     struct dc__out *hello;
@@ -99,5 +104,7 @@ void dc__conn_destroy(struct dc_client *c);
 void dc__conn_retry_cb(uv_timer_t *t);
 void dc__conn_place_timeout_cb(uv_timer_t *t);
 void dc__client_emit(struct dc_client *c, dc_event *ev);
+/* 1 while any handle in c->lws_handles is still on the loop. */
+int dc__lws_handles_alive(struct dc_client *c);
 
 #endif

@@ -109,8 +109,73 @@ static void oq_clear(struct dc_client *c)
     c->oq_tail = NULL;
 }
 
+struct walk_set {
+    void **ptrs;
+    size_t n, cap;
+    int overflow;
+};
+
+static void collect_cb(uv_handle_t *h, void *arg)
+{
+    struct walk_set *w = arg;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        void **p = realloc(w->ptrs, cap * sizeof *p);
+        if (!p) {
+            w->overflow = 1;
+            return;
+        }
+        w->ptrs = p;
+        w->cap = cap;
+    }
+    w->ptrs[w->n++] = h;
+}
+
+static int in_set(const struct walk_set *w, void *h)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->ptrs[i] == h)
+            return 1;
+    return 0;
+}
+
+struct new_handles {
+    struct dc_client *c;
+    const struct walk_set *before;
+};
+
+static void record_new_cb(uv_handle_t *h, void *arg)
+{
+    struct new_handles *nh = arg;
+    struct dc_client *c = nh->c;
+    if (!in_set(nh->before, h) &&
+        c->n_lws_handles < (int)(sizeof c->lws_handles / sizeof c->lws_handles[0]))
+        c->lws_handles[c->n_lws_handles++] = h;
+}
+
+struct alive_check {
+    struct dc_client *c;
+    int alive;
+};
+
+static void alive_cb(uv_handle_t *h, void *arg)
+{
+    struct alive_check *a = arg;
+    for (int i = 0; i < a->c->n_lws_handles; i++)
+        if (a->c->lws_handles[i] == (void *)h)
+            a->alive = 1;
+}
+
+int dc__lws_handles_alive(struct dc_client *c)
+{
+    struct alive_check a = {c, 0};
+    uv_walk(c->loop, alive_cb, &a);
+    return a.alive;
+}
+
 static int ensure_context(struct dc_client *c)
 {
+    struct walk_set before = {NULL, 0, 0, 0};
     struct lws_context_creation_info info;
     void *loops[1] = {c->loop};
     if (c->ctx)
@@ -126,7 +191,14 @@ static int ensure_context(struct dc_client *c)
     info.user = c;
     info.gid = -1;
     info.uid = -1;
+    uv_walk(c->loop, collect_cb, &before);
     c->ctx = lws_create_context(&info);
+    if (c->ctx && !before.overflow) {
+        struct new_handles nh = {c, &before};
+        c->n_lws_handles = 0;
+        uv_walk(c->loop, record_new_cb, &nh);
+    }
+    free(before.ptrs);
     return c->ctx ? 0 : DC_EIO;
 }
 
@@ -311,8 +383,10 @@ void dc__conn_destroy(struct dc_client *c)
     c->resume_secret = NULL;
     free(c->rx);
     c->rx = NULL;
-    if (c->ctx)
+    if (c->ctx) {
         lws_context_destroy(c->ctx);
+        c->ctx_destroy_calls = 1;
+    }
     dc__client_start_reap(c);
 }
 

@@ -163,15 +163,16 @@ static int dc__valid_status(const char *st, int *by_state)
 
 /* ---- open ---------------------------------------------------------------------------------- */
 
+static int dc__is_postgres_url(const char *url)
+{
+    return url && (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0);
+}
+
 static int dc__resolve_path(const char *url, const char *data_dir, char **path)
 {
     const char *p = url;
     if (p && strncmp(p, "sqlite:", 7) == 0)
         p += 7;
-    if (p && (strncmp(p, "postgres://", 11) == 0 || strncmp(p, "postgresql://", 13) == 0)) {
-        DC_ERROR(MOD, "PostgreSQL is not supported by this build yet");
-        return DC_EINVAL;
-    }
     if (p && *p) {
         *path = strdup(p);
     } else {
@@ -193,6 +194,8 @@ int dc__store_open(const char *url, const char *data_dir, const unsigned char ma
     if (!master_key || !out)
         return DC_EINVAL;
     *out = NULL;
+    if (dc__is_postgres_url(url))
+        return dc__store_postgres_open(url, master_key, out);
     char *path = NULL;
     int rc = dc__resolve_path(url, data_dir, &path);
     if (rc)

@@ -1,11 +1,12 @@
 /* The store: accounts, call records, missed-call notifications, revocations and the outbox.
- * One interface, backends behind a function table (SQLite now; PostgreSQL later). Every query is
+ * One interface, backends behind a function table (SQLite, PostgreSQL). Every query is
  * scoped by account_id. Secrets (api_secret, webhook_secret) are sealed at rest with the data
  * dir's master key and handed back in plaintext only inside dc__account.
  *
  * Threading: a dc__store handle is used by one thread at a time; a thread that needs the store
  * (the outbox worker) opens its own handle on the same URL. All writes are committed durably
- * (SQLite WAL, synchronous=NORMAL: survives kill -9) before the call returns. */
+ * (SQLite WAL, synchronous=NORMAL: survives kill -9; PostgreSQL: a committed transaction) before
+ * the call returns. */
 #ifndef DC_SERVER_STORE_H
 #define DC_SERVER_STORE_H
 
@@ -72,12 +73,14 @@ typedef struct dc__call_filter {
     const char *cursor; /* NULL or an opaque cursor returned by a previous page */
 } dc__call_filter;
 
-/* url: NULL or "" or "sqlite:" -> DIR/dcall.db; "sqlite:/path/file.db"; a plain path.
- * Creates and migrates the schema (forward only, version in PRAGMA user_version). */
+/* url: NULL or "" or "sqlite:" -> DIR/dcall.db; "sqlite:/path/file.db"; a plain path;
+ * "postgres://..." or "postgresql://..." -> PostgreSQL (a libpq URI, passed as is; DC_ESTORE when
+ * it cannot connect). Creates and migrates the schema (forward only, version in PRAGMA
+ * user_version or, on PostgreSQL, the dcall_schema table). */
 int dc__store_open(const char *url, const char *data_dir, const unsigned char master_key[32],
                    dc__store **out);
 void dc__store_close(dc__store *s);
-/* Online backup to dest_path (SQLite backup API). */
+/* Online backup to dest_path (SQLite backup API). PostgreSQL: DC_EINVAL, use pg_dump. */
 int dc__store_backup(dc__store *s, const char *dest_path);
 int dc__store_schema_version(dc__store *s, int *out);
 
@@ -134,7 +137,9 @@ int dc__store_revoke_set(dc__store *s, const char *account_id, const char *cuid,
 int dc__store_revoke_get(dc__store *s, const char *account_id, const char *cuid,
                          int64_t *before_s);
 
-/* Outbox. due: items with next_ms <= now_ms and not done, oldest first, at most max. */
+/* Outbox. due: items with next_ms <= now_ms and not done, oldest first, at most max. PostgreSQL
+ * claims them: hidden from every handle (other nodes too) for 10 minutes or until settled by
+ * done/retry/fail. */
 int dc__store_outbox_due(dc__store *s, int64_t now_ms, size_t max, dc__outbox_item **items,
                          size_t *n);
 void dc__outbox_items_free(dc__outbox_item *items, size_t n);

@@ -54,6 +54,8 @@ struct dc__store {
 
 /* Opens (creating and migrating) the SQLite database at path. */
 int dc__store_sqlite_open(const char *path, const unsigned char master_key[32], dc__store **out);
+/* Connects to PostgreSQL with url (a libpq connection URI, passed as is) and migrates. */
+int dc__store_postgres_open(const char *url, const unsigned char master_key[32], dc__store **out);
 
 /* {"logo_url":null,"background_color":"#FFFFFF","text_color":"#000000","button_theme":"default"} */
 extern const char dc__store_default_branding[];

@@ -93,10 +93,10 @@ itest(
 
     c.send(JSON.stringify({ type: 'ping', pad: 'x'.repeat(70000) }));
     const close = await c.waitClosed(5000);
-    assert.equal(close.code, 1009, `closed with 1009, got ${JSON.stringify(close)}`);
     const e = c.all('error').find((m) => m.code === 'message_too_large');
     assert.ok(e, 'error message_too_large before the close');
     await assertServes(h, srv, acct);
+    assert.equal(close.code, 1009, `closed with 1009, got ${JSON.stringify(close)}`);
   },
   opt,
 );
@@ -124,10 +124,17 @@ itest(
       [{ to: undefined }, 'invalid_field', 'to'],
       [{ context: undefined }, 'invalid_field', 'context'],
     ];
+    // Collect every mismatch so that one run reports them all.
+    const wrong = [];
     for (const [patch, code, field] of cases) {
       const e = await errorFor(c, { ...base, ...patch });
-      assertFieldError(e, code, field);
+      try {
+        assertFieldError(e, code, field);
+      } catch (err) {
+        wrong.push(`${JSON.stringify(patch).slice(0, 60)} -> ${e.code}/${e.field}: ${e.message} (want ${code}/${field})`);
+      }
     }
+    assert.deepEqual(wrong, [], 'each invalid field gets its exact code and names the field');
     const self = await errorFor(c, { ...base, to: u.cuid });
     assert.equal(self.code, 'invalid_callee', 'calling yourself');
     for (const type of ['answer', 'decline', 'cancel', 'hangup']) {
@@ -162,15 +169,16 @@ itest(
   opt,
 );
 
-// Signs in with token and expects the error code and close 4001.
-async function refused(h, token, code, name, hello = {}) {
+// Signs in with token; returns a list of what differs from "error <code>, then close 4001".
+async function refusal(h, token, code, name, hello = {}) {
   const c = await h.ws(srv, null, { name });
   c.send({ type: 'hello', v: 1, token, ...hello });
-  const e = await c.next('error', () => true, 5000);
-  assert.equal(e.code, code, `${name}: ${JSON.stringify(e)}`);
-  const close = await c.waitClosed();
-  assert.equal(close.code, 4001, `${name}: close 4001`);
-  assert.equal(c.all('registered').length, 0, `${name}: never registered`);
+  const bad = [];
+  const e = await c.next(null, (m) => m.type === 'error' || m.type === 'registered', 5000).catch((x) => ({ type: 'none', x }));
+  if (e.type !== 'error' || e.code !== code) bad.push(`${name}: want error ${code}, got ${e.type} ${e.code ?? ''}`);
+  const close = await c.waitClosed().catch(() => ({ code: 'not closed' }));
+  if (close.code !== 4001) bad.push(`${name}: want close 4001, got ${close.code}`);
+  return bad;
 }
 
 itest(
@@ -178,20 +186,21 @@ itest(
   async (h) => {
     const cuid = uniqCuid('tok');
     const now = Math.floor(Date.now() / 1000);
-    await refused(h, offlineToken(acct, cuid, {}, 'sk_not_the_secret'), 'invalid_token', 'forged');
-    await refused(h, offlineToken(acct, cuid, { iat: now - 7200, exp: now - 3600 }), 'token_expired', 'expired');
-    // Claims account A, signed with account B's secret.
-    await refused(h, offlineToken(acct, cuid, {}, acctB.api_secret), 'invalid_token', 'other-account-key');
-    await refused(h, unsignedJwt({ acc: acct.account_id, sub: cuid, iat: now, exp: now + 3600 }), 'invalid_token', 'alg-none');
-    await refused(
-      h,
-      signJwt({ acc: acct.account_id, sub: cuid, iat: now, exp: now + 3600 }, acct.api_secret, { alg: 'HS512', typ: 'JWT' }),
-      'invalid_token',
-      'alg-hs512',
-    );
-    await refused(h, offlineToken(acct, cuid, { iat: now, exp: now + 3 * 86400 }), 'invalid_token', 'lifetime-3d');
-    await refused(h, 'not.a.jwt', 'invalid_token', 'garbage');
-    await refused(h, offlineToken({ ...acct, account_id: 'acc_doesnotexist' }, cuid), 'invalid_token', 'unknown-acc');
+    const claims = { acc: acct.account_id, sub: cuid, iat: now, exp: now + 3600 };
+    const cases = [
+      [offlineToken(acct, cuid, {}, 'sk_not_the_secret'), 'invalid_token', 'forged'],
+      [offlineToken(acct, cuid, { iat: now - 7200, exp: now - 3600 }), 'token_expired', 'expired'],
+      // Claims account A, signed with account B's secret.
+      [offlineToken(acct, cuid, {}, acctB.api_secret), 'invalid_token', 'other-account-key'],
+      [unsignedJwt(claims), 'invalid_token', 'alg-none'],
+      [signJwt(claims, acct.api_secret, { alg: 'HS512', typ: 'JWT' }), 'invalid_token', 'alg-hs512'],
+      [offlineToken(acct, cuid, { iat: now, exp: now + 3 * 86400 }), 'invalid_token', 'lifetime-3d'],
+      ['not.a.jwt', 'invalid_token', 'garbage'],
+      [offlineToken({ ...acct, account_id: 'acc_doesnotexist' }, cuid), 'invalid_token', 'unknown-acc'],
+    ];
+    const bad = [];
+    for (const [token, code, name] of cases) bad.push(...(await refusal(h, token, code, name)));
+    assert.deepEqual(bad, [], 'each bad token gets its error and close 4001');
     await assertServes(h, srv, acct);
   },
   opt,
@@ -206,7 +215,7 @@ itest(
     const c = await h.ws(srv, null, { name: 'dev-off' });
     c.send({ type: 'hello', v: 1, ...hello });
     assert.equal((await c.next('error')).code, 'auth_mode_disabled');
-    assert.equal((await c.waitClosed()).code, 4001);
+    const closes = [(await c.waitClosed()).code];
 
     const r = await rest(srv, 'PUT', '/v1/settings', { auth: acctC, body: { dev_key_auth: true } });
     assert.equal(r.status, 200, r.text);
@@ -218,7 +227,7 @@ itest(
     const badKey = await h.ws(srv, null, { name: 'dev-badkey' });
     badKey.send({ type: 'hello', v: 1, ...hello, api_key: 'key_wrong' });
     assert.equal((await badKey.next('error')).code, 'unauthorized');
-    assert.equal((await badKey.waitClosed()).code, 4001);
+    closes.push((await badKey.waitClosed()).code);
     const badName = await h.ws(srv, null, { name: 'dev-badname' });
     badName.send({ type: 'hello', v: 1, ...hello, name: 'ab' });
     const en = await badName.next('error');
@@ -226,6 +235,7 @@ itest(
     const badCuid = await h.ws(srv, null, { name: 'dev-badcuid' });
     badCuid.send({ type: 'hello', v: 1, ...hello, cuid: '91_8899555' });
     assertFieldError(await badCuid.next('error'), 'invalid_cuid', 'cuid');
+    assert.deepEqual(closes, [4001, 4001], 'refused sign-ins are closed with 4001');
     await assertServes(h, srv, acct);
   },
   opt,

@@ -6,6 +6,7 @@ import {
   assert,
   conn,
   endedOnce,
+  exitsWith,
   offlineToken,
   closedPort,
   uniqCuid,
@@ -123,9 +124,9 @@ itest(
       ['--server', srv.url, 'call', bob.cuid, '--token', alice.token, '--context', 'mixed', '--cuid', alice.cuid, '--hangup-after', '0.4'],
       { name: 'call-mixed' },
     );
-    assert.equal((await c.exit()).code, 0);
-    assert.equal((await l.exit()).code, 0);
-    const id = (await c.waitFor('outgoing', () => true, 1)).call_id;
+    const id = (await c.waitFor('outgoing')).call_id;
+    await c.ended(id);
+    await l.ended(id);
     const inc = await l.waitFor('incoming', (e) => e.call_id === id, 1);
     const ans = await l.waitFor('answered', (e) => e.call_id === id, 1);
     assert.ok(ans.ts_ms - inc.ts_ms >= 400, `--answer-after 0.5 from incoming (${ans.ts_ms - inc.ts_ms} ms)`);
@@ -137,6 +138,7 @@ itest(
     assertJsonLines(l);
     const rec = await waitEnded(srv, acct, id);
     assert.equal(rec.context, 'mixed');
+    await exitsWith(assert, 0, c, l);
   },
   opt,
 );
@@ -149,8 +151,8 @@ itest(
     const l = h.listen(srv, bob, ['--answer-after', '0.1', '--exit-after-calls', '1']);
     await l.waitFor('registered');
     const c = h.call(srv, alice, bob.cuid, ['--hangup-after', '0.1']);
-    assert.equal((await c.exit()).code, 0);
-    await l.exit();
+    const id = (await c.waitFor('outgoing')).call_id;
+    await c.ended(id);
     const names = c.events.map((e) => e.event);
     const order = ['registered', 'outgoing', 'ringing', 'answered', 'ended'];
     const idx = order.map((n) => names.indexOf(n));
@@ -162,6 +164,7 @@ itest(
     const ended = c.all('ended')[0];
     assert.ok('detail' in ended, 'ended carries detail');
     assert.ok('reason' in ended && 'duration_ms' in ended);
+    await exitsWith(assert, 0, c, l);
   },
   opt,
 );
@@ -177,13 +180,14 @@ itest(
       ['--server', srv.url, '--account', acct.account_id, '--api-secret', acct.api_secret, '--cuid', cuid, '--name', 'Self Mint', 'call', bob.cuid, '--context', 'self'],
       { name: 'self-mint' },
     );
-    assert.equal((await c.exit()).code, 0);
-    const id = (await c.waitFor('outgoing', () => true, 1)).call_id;
+    const id = (await c.waitFor('outgoing')).call_id;
+    await c.ended(id);
     assert.equal(endedOnce(assert, c, id).reason, 'declined');
     const rec = await waitEnded(srv, acct, id);
     assert.equal(rec.caller, cuid);
     assert.equal(rec.caller_name, 'Self Mint');
     assert.ok(!c.stdout.includes(acct.api_secret) && !c.stderr.includes(acct.api_secret), 'secret never printed');
+    await exitsWith(assert, 0, c);
   },
   opt,
 );
@@ -198,8 +202,11 @@ itest(
     const ids = [];
     for (let i = 0; i < 2; i++) {
       const c = h.call(srv, alice, bob.cuid, [], { name: `call-${i}` });
-      assert.equal((await c.exit()).code, 0);
-      ids.push((await c.waitFor('outgoing', () => true, 1)).call_id);
+      const id = (await c.waitFor('outgoing')).call_id;
+      await c.ended(id);
+      await l.ended(id);
+      ids.push(id);
+      await c.kill('SIGKILL'); // `call` exit codes are checked by the other tests
     }
     assert.equal((await l.exit()).code, 0);
     for (const id of ids) assert.equal(endedOnce(assert, l, id).reason, 'declined');

@@ -1,7 +1,7 @@
 // Issue 3 §3: every path a call can take, through two real `dcall` CLI processes (and raw ws for
 // the races that a CLI cannot time precisely: glare, first-answer-wins, idempotent place).
 import { before, after } from 'node:test';
-import { Scope, itest, assert, endedOnce, getCall, waitEnded, listCalls, sleep } from './lib/index.mjs';
+import { Scope, itest, assert, endedOnce, exitsWith, getCall, waitEnded, listCalls, sleep } from './lib/index.mjs';
 
 const S = new Scope();
 let srv;
@@ -30,8 +30,8 @@ itest(
     await callee.waitFor('registered');
     const caller = h.call(srv, alice, bob.cuid, ['--hangup-after', '0.6'], { context: 'Your driver for ride #4821' });
     const id = await callIdOf(caller);
-    assert.equal((await caller.exit()).code, 0, 'call exits 0');
-    assert.equal((await callee.exit()).code, 0, 'listen --exit-after-calls 1 exits 0');
+    await caller.ended(id);
+    await callee.ended(id);
 
     const inc = await callee.waitFor('incoming', (e) => e.call_id === id, 1);
     assert.ok(inc, 'callee got incoming for the call');
@@ -56,6 +56,8 @@ itest(
     assert.ok(rec.answered_at, 'answered_at set');
     assert.ok(rec.duration_ms > 0);
     assert.ok(Math.abs(rec.duration_ms - ec.duration_ms) < 1000, 'record and CLI agree on duration');
+    // `call` exits 0 once its call ended; `listen --exit-after-calls 1` after one call.
+    await exitsWith(assert, 0, caller, callee);
   },
   opt,
 );
@@ -69,8 +71,8 @@ itest(
     await callee.waitFor('registered');
     const caller = h.call(srv, alice, bob.cuid);
     const id = await callIdOf(caller);
-    assert.equal((await caller.exit()).code, 0);
-    assert.equal((await callee.exit()).code, 0);
+    await caller.ended(id);
+    await callee.ended(id);
     await caller.waitFor('declined', (e) => e.call_id === id, 1);
     assert.equal(caller.all('answered', id).length, 0, 'never answered');
     assert.equal(endedOnce(assert, caller, id).reason, 'declined');
@@ -81,6 +83,7 @@ itest(
     assert.equal(rec.reason, 'declined');
     assert.equal(rec.ended_by, bob.cuid);
     assert.equal(rec.answered_at, null);
+    await exitsWith(assert, 0, caller, callee);
   },
   opt,
 );
@@ -98,13 +101,14 @@ itest(
     const missed = await caller.waitFor('missed', (e) => e.call_id === id, 10000);
     const waited = missed.ts_ms - out.ts_ms;
     assert.ok(waited >= 1500 && waited < 6000, `missed after ~2 s of ringing (got ${waited} ms)`);
-    assert.equal((await caller.exit()).code, 0);
-    assert.equal((await callee.exit()).code, 0);
+    await caller.ended(id);
+    await callee.ended(id);
     assert.equal(endedOnce(assert, caller, id).reason, 'missed');
     assert.equal(endedOnce(assert, callee, id).reason, 'missed');
     const mc = callee.all('missed_call', id);
     assert.equal(mc.length, 1, 'callee gets exactly one missed_call');
     assert.equal((await waitEnded(srv, acct, id)).reason, 'missed');
+    await exitsWith(assert, 0, caller, callee);
   },
   opt,
 );
@@ -118,8 +122,8 @@ itest(
     await callee.waitFor('registered');
     const caller = h.call(srv, alice, bob.cuid, ['--cancel-after', '0.3']);
     const id = await callIdOf(caller);
-    assert.equal((await caller.exit()).code, 0);
-    assert.equal((await callee.exit()).code, 0);
+    await caller.ended(id);
+    await callee.ended(id);
     const ringing = await caller.waitFor('ringing', (e) => e.call_id === id, 1);
     const ec = endedOnce(assert, caller, id);
     assert.equal(ec.reason, 'cancelled');
@@ -130,6 +134,7 @@ itest(
     const rec = await waitEnded(srv, acct, id);
     assert.equal(rec.reason, 'cancelled');
     assert.equal(rec.ended_by, alice.cuid);
+    await exitsWith(assert, 0, caller, callee);
   },
   opt,
 );
@@ -149,7 +154,7 @@ itest(
     const second = h.call(srv, carol, bob.cuid, [], { name: 'second' });
     const id2 = await callIdOf(second);
     assert.notEqual(id2, id1);
-    assert.equal((await second.exit()).code, 0);
+    await second.ended(id2);
     await second.waitFor('busy', (e) => e.call_id === id2, 1);
     assert.equal(endedOnce(assert, second, id2).reason, 'busy');
     assert.equal(callee.all('incoming', id2).length, 0, 'the busy callee is not rung');
@@ -158,6 +163,7 @@ itest(
     const live = await getCall(srv, acct, id1);
     assert.equal(live.state, 'ongoing', 'the first call is still ongoing');
     assert.equal(first.all('ended', id1).length, 0);
+    await exitsWith(assert, 0, second);
   },
   opt,
 );
@@ -169,7 +175,7 @@ itest(
     const bob = await h.user(srv, acct, 'bob');
     const caller = h.call(srv, alice, bob.cuid, [], { context: 'Parcel at the gate' });
     const id = await callIdOf(caller);
-    assert.equal((await caller.exit()).code, 0);
+    await caller.ended(id);
     await caller.waitFor('unreachable', (e) => e.call_id === id, 1);
     assert.equal(endedOnce(assert, caller, id).reason, 'unreachable');
     assert.equal((await waitEnded(srv, acct, id)).reason, 'unreachable');
@@ -186,6 +192,7 @@ itest(
     await l2.waitFor('branding', () => true, 5000).catch(() => {});
     await sleep(800);
     assert.equal(l2.all('missed_call', id).length, 0, 'not delivered again on a later sign-in');
+    await exitsWith(assert, 0, caller);
   },
   opt,
 );
@@ -203,9 +210,9 @@ itest(
     const id = await callIdOf(caller);
     await d1.waitFor('incoming', (e) => e.call_id === id);
     await d2.waitFor('incoming', (e) => e.call_id === id);
-    assert.equal((await caller.exit()).code, 0);
-    assert.equal((await d1.exit()).code, 0);
-    assert.equal((await d2.exit()).code, 0);
+    await caller.ended(id);
+    await d1.ended(id);
+    await d2.ended(id);
     assert.equal(caller.all('answered', id).length, 1, 'caller sees one answer');
     assert.equal(d1.all('answered', id).length, 1, 'device 1 answered');
     assert.equal(d2.all('answered', id).length, 0, 'device 2 did not');
@@ -215,6 +222,7 @@ itest(
     assert.equal(e2.detail, 'answered_elsewhere');
     assert.equal(endedOnce(assert, d1, id).reason, 'completed');
     assert.equal(endedOnce(assert, caller, id).reason, 'completed');
+    await exitsWith(assert, 0, caller, d1, d2);
   },
   opt,
 );
@@ -296,11 +304,12 @@ itest(
     await la.waitFor('registered');
     await lb.waitFor('registered');
     const ca = h.call(srv, alice, bob.cuid, ['--hangup-after', '0.5'], { name: 'alice-call' });
-    const cb = h.call(srv, bob, alice.cuid, ['--hangup-after', '0.5'], { name: 'bob-call' });
-    assert.equal((await ca.exit()).code, 0);
-    assert.equal((await cb.exit()).code, 0);
-    const ida = (await ca.waitFor('outgoing', () => true, 1)).call_id;
-    const idb = (await cb.waitFor('outgoing', () => true, 1)).call_id;
+    // Only alice hangs up early: two hangups in the same millisecond would race by design.
+    const cb = h.call(srv, bob, alice.cuid, ['--hangup-after', '5'], { name: 'bob-call' });
+    const ida = (await ca.waitFor('outgoing')).call_id;
+    const idb = (await cb.waitFor('outgoing')).call_id;
+    await ca.ended(ida);
+    await cb.ended(idb);
     endedOnce(assert, ca, ida);
     endedOnce(assert, cb, idb);
     const { calls } = await listCalls(srv, acct, `cuid=${alice.cuid}`);
@@ -314,6 +323,7 @@ itest(
       assert.equal(between[0].reason, 'completed');
     }
     assert.equal((await fetch(srv.url + '/healthz')).status, 200, 'no crash');
+    await exitsWith(assert, 0, ca, cb);
   },
   opt,
 );
@@ -343,6 +353,32 @@ itest(
     const o3 = await a.request(place, 'outgoing');
     assert.equal(o3.call_id, o1.call_id);
     assert.equal((await listCalls(srv, acct, `cuid=${alice.cuid}`)).calls.length, 1);
+  },
+  opt,
+);
+
+itest(
+  'one call per user over raw ws: a callee with a call ringing is busy; placing while in a call -> already_in_call',
+  async (h) => {
+    const alice = await h.user(srv, acct, 'alice');
+    const bob = await h.user(srv, acct, 'bob');
+    const carol = await h.user(srv, acct, 'carol');
+    const a = await h.ws(srv, alice.token, { name: 'alice' });
+    const b = await h.ws(srv, bob.token, { name: 'bob' });
+    const c = await h.ws(srv, carol.token, { name: 'carol' });
+    const o1 = await a.request({ type: 'place', client_call_id: 'one-1', to: bob.cuid, context: 'first' }, 'outgoing');
+    await b.next('incoming', (m) => m.call_id === o1.call_id);
+    const o2 = await c.request({ type: 'place', client_call_id: 'one-2', to: bob.cuid, context: 'second' }, 'outgoing');
+    assert.equal(o2.type, 'outgoing');
+    await c.next('busy', (m) => m.call_id === o2.call_id);
+    assert.equal((await c.next('ended', (m) => m.call_id === o2.call_id)).reason, 'busy');
+    assert.equal(b.all('incoming', o2.call_id).length, 0, 'bob is not rung twice');
+    const again = await a.request({ type: 'place', client_call_id: 'one-3', to: carol.cuid, context: 'again' }, 'outgoing');
+    assert.equal(again.type, 'error');
+    assert.equal(again.code, 'already_in_call');
+    assert.equal(c.all('incoming').length, 0, 'nothing rang carol');
+    a.send({ type: 'cancel', call_id: o1.call_id });
+    assert.equal((await b.next('ended', (m) => m.call_id === o1.call_id)).reason, 'cancelled');
   },
   opt,
 );

@@ -32,7 +32,7 @@ itest(
     await l1.waitFor('registered');
     const c1 = h.call(srv, alice, bob.cuid, ['--hangup-after', '0.3'], { name: 'alice-1' });
     const id1 = (await c1.waitFor('outgoing')).call_id;
-    assert.equal((await c1.exit()).code, 0);
+    await c1.ended(id1);
     endedOnce(assert, c1, id1);
     const done = await waitEnded(srv, acct, id1);
     assert.equal(done.reason, 'completed');

@@ -89,14 +89,28 @@ export class Cli {
     });
   }
 
+  // The call's `ended` event (the CLI's own end of the call, before any exit).
+  // Waits a little longer so that a duplicate would be seen by the checks that follow.
+  async ended(callId, timeoutMs = 15000) {
+    const e = await this.waitFor('ended', (x) => x.call_id === callId, timeoutMs);
+    await new Promise((r) => setTimeout(r, 200));
+    return e;
+  }
+
   // Waits for the process to exit: {code, signal}.
   exit(timeoutMs = 15000) {
     return withTimeout(this.exited, timeoutMs, `${this.name} to exit`);
   }
 
-  kill(signal = 'SIGKILL') {
-    if (!this.exitInfo) this.proc.kill(signal);
-    return this.exited;
+  // Sends signal; escalates to SIGKILL if the process is still there after 3 s.
+  async kill(signal = 'SIGKILL') {
+    if (this.exitInfo) return this.exitInfo;
+    this.proc.kill(signal);
+    if (signal === 'SIGKILL') return this.exited;
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    const r = await this.exited;
+    clearTimeout(timer);
+    return r;
   }
 
   describe() {
@@ -120,6 +134,14 @@ export function conn(serverUrl, token, cuid, name) {
   const a = ['--server', serverUrl, '--token', token, '--cuid', cuid];
   if (name) a.push('--name', name);
   return a;
+}
+
+// Asserts that each CLI exits with `code` (checked last in tests, after the call's events).
+export async function exitsWith(assert, code, ...clis) {
+  for (const c of clis) {
+    const ex = await c.exit(10000);
+    assert.equal(ex.code, code, `${c.name} exits ${code} (got ${JSON.stringify(ex)})`);
+  }
 }
 
 // Asserts the per-call contract of the CLI: exactly one `ended` for the call and nothing about the

@@ -78,6 +78,9 @@ export class Scope {
     const parts = [];
     for (const c of this.clis) parts.push(c.describe());
     for (const w of this.wss) parts.push(w.describe());
+    for (const p of this.proxies) {
+      parts.push(`--- proxy :${p.port} -> :${p.targetPort} accepted=${p.accepted} refused=${p.refused} live=${p.live}`);
+    }
     for (const s of this.servers) parts.push(`--- dcalld log (${s.dataDir}):\n${tail(s.log, 5000)}`);
     if (this.parent) parts.push(this.parent.diagnostics());
     return parts.join('\n');
@@ -98,15 +101,10 @@ export function itest(name, fn, { parent = null, timeout = 45000, skip } = {}) {
     try {
       await fn(h, t);
     } catch (e) {
-      const diag = h.diagnostics();
-      if (e && typeof e === 'object') {
-        try {
-          e.message = `${e.message}\n${diag}`;
-        } catch {
-          /* read-only message */
-        }
-      }
-      throw e;
+      // A new Error, because the reporter prints an AssertionError's diff rather than its message.
+      const err = new Error(`${e?.message ?? e}\n${h.diagnostics()}`, { cause: e });
+      err.stack = `${err.message}\n${(e?.stack || '').split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 4).join('\n')}`;
+      throw err;
     } finally {
       await h.cleanup();
     }

@@ -1,0 +1,1256 @@
+/* The store on PostgreSQL 15 through libpq: one connection per handle (a handle
+ * is used by one thread at a time), statements prepared once per connection
+ * (PQprepare) and run with text parameters. Several dcalld nodes may share one
+ * database: migrations take an advisory lock, outbox_due claims rows with FOR
+ * UPDATE SKIP LOCKED and leases them (see below), missed_take marks rows in the
+ * statement that reads them. A commit is durable under the server's own
+ * synchronous_commit (on by default). */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "dcall/errors.h"
+#include "server/store_impl.h"
+
+#define MOD "store"
+
+/* An item handed out by outbox_due is hidden from every node (next_ms moves
+ * this far ahead) until outbox_done/retry/fail settles it. It must outlast a
+ * worker's batch (32 deliveries of at most 10 s each); a node that dies
+ * mid-delivery has its items delivered again after it. */
+#define DC__PG_OUTBOX_LEASE_MS 600000
+
+/* Serialises migrations between nodes that start at the same time (0x6463616c,
+ * "dcal"). */
+#define DC__PG_MIGRATE_LOCK "1684234604"
+
+/* Forward migrations, applied in order, each in its own transaction;
+ * dcall_schema.version counts how many have run. Never edit a shipped entry:
+ * append a new one. The schema mirrors the SQLite one column for column. */
+static const char *const dc__migrations[] = {
+    /* 1: the first schema */
+    "CREATE TABLE accounts ("
+    " id TEXT PRIMARY KEY, api_key TEXT NOT NULL UNIQUE, kid TEXT NOT NULL, "
+    "name TEXT NOT NULL,"
+    " api_secret_sealed TEXT NOT NULL, ring_timeout_s INTEGER NOT NULL DEFAULT "
+    "0,"
+    " dev_key_auth INTEGER NOT NULL DEFAULT 0, webhook_url TEXT,"
+    " webhook_events TEXT NOT NULL DEFAULT '[]', webhook_secret_sealed TEXT,"
+    " branding TEXT NOT NULL, created_ms BIGINT NOT NULL);"
+    "CREATE TABLE calls ("
+    " id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id),"
+    " client_call_id TEXT, caller TEXT NOT NULL, callee TEXT NOT NULL, "
+    "caller_name TEXT,"
+    " context TEXT NOT NULL, remote_context TEXT, caller_image TEXT, "
+    "callee_image TEXT,"
+    " state TEXT NOT NULL, created_ms BIGINT NOT NULL, answered_ms BIGINT NOT "
+    "NULL DEFAULT 0,"
+    " ended_ms BIGINT NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"
+    " detail TEXT NOT NULL DEFAULT '', ended_by TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX calls_acc_created ON calls(account_id, created_ms);"
+    "CREATE INDEX calls_acc_state ON calls(account_id, state);"
+    "CREATE UNIQUE INDEX calls_client ON calls(account_id, caller, "
+    "client_call_id);"
+    "CREATE INDEX calls_open ON calls(state) WHERE state <> 'ended';"
+    "CREATE TABLE missed ("
+    " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " account_id TEXT NOT NULL REFERENCES accounts(id), cuid TEXT NOT NULL,"
+    " call_id TEXT NOT NULL, payload TEXT NOT NULL, delivered INTEGER NOT NULL "
+    "DEFAULT 0,"
+    " created_ms BIGINT NOT NULL);"
+    "CREATE INDEX missed_acc_cuid ON missed(account_id, cuid, delivered);"
+    "CREATE TABLE revocations ("
+    " account_id TEXT NOT NULL REFERENCES accounts(id), cuid TEXT NOT NULL,"
+    " before_s BIGINT NOT NULL, PRIMARY KEY (account_id, cuid));"
+    "CREATE TABLE outbox ("
+    " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " account_id TEXT NOT NULL REFERENCES accounts(id), kind TEXT NOT NULL, "
+    "url TEXT NOT NULL,"
+    " body TEXT NOT NULL, event TEXT, attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_ms BIGINT NOT NULL, created_ms BIGINT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'pending', last_error TEXT, http_status "
+    "INTEGER,"
+    " delivered_ms BIGINT);"
+    "CREATE INDEX outbox_due ON outbox(state, next_ms);"
+    "CREATE INDEX outbox_acc ON outbox(account_id, id);",
+};
+#define DC__N_MIGRATIONS ((int)(sizeof dc__migrations / sizeof dc__migrations[0]))
+
+#define ACC_COLS                                                                                   \
+    "id, api_key, kid, name, api_secret_sealed, ring_timeout_s, dev_key_auth, "                    \
+    "webhook_url,"                                                                                 \
+    " webhook_events, webhook_secret_sealed, branding, created_ms"
+#define CALL_COLS                                                                                  \
+    "id, account_id, client_call_id, caller, callee, caller_name, context, "                       \
+    "remote_context,"                                                                              \
+    " caller_image, callee_image, state, created_ms, answered_ms, ended_ms, "                      \
+    "reason, detail,"                                                                              \
+    " ended_by"
+
+enum dc__st {
+    ST_ACC_INSERT,
+    ST_ACC_GET,
+    ST_ACC_BY_KEY,
+    ST_ACC_UPDATE,
+    ST_CALL_UPSERT,
+    ST_CALL_FIND_CLIENT,
+    ST_CALL_LOAD,
+    ST_CALL_OPEN,
+    ST_CALL_CLOSE,
+    ST_OUTBOX_INSERT,
+    ST_STATS,
+    ST_MISSED_ADD,
+    ST_MISSED_TAKE,
+    ST_MISSED_LIST,
+    ST_REVOKE_SET,
+    ST_REVOKE_GET,
+    ST_OUTBOX_DUE,
+    ST_OUTBOX_DONE,
+    ST_OUTBOX_RETRY,
+    ST_OUTBOX_FAIL,
+    ST_OUTBOX_DEPTH,
+    ST_OUTBOX_LOG,
+    ST__COUNT
+};
+
+static const char *const dc__sql[ST__COUNT] = {
+    [ST_ACC_INSERT] =
+        "INSERT INTO accounts (" ACC_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+    [ST_ACC_GET] = "SELECT " ACC_COLS " FROM accounts WHERE id = $1",
+    [ST_ACC_BY_KEY] = "SELECT " ACC_COLS " FROM accounts WHERE api_key = $1",
+    [ST_ACC_UPDATE] = "UPDATE accounts SET name = $2, ring_timeout_s = $3, dev_key_auth = $4,"
+                      " webhook_url = $5, webhook_events = $6, webhook_secret_sealed = $7,"
+                      " branding = $8, api_secret_sealed = coalesce($9, api_secret_sealed),"
+                      " kid = $10 WHERE id = $1",
+    [ST_CALL_UPSERT] =
+        "INSERT INTO calls (" CALL_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,"
+        "$14,$15,$16,$17) ON CONFLICT (id) DO UPDATE SET client_call_id = "
+        "excluded.client_call_id,"
+        " caller = excluded.caller, callee = excluded.callee, caller_name = "
+        "excluded.caller_name,"
+        " context = excluded.context, remote_context = excluded.remote_context,"
+        " caller_image = excluded.caller_image, callee_image = "
+        "excluded.callee_image,"
+        " state = excluded.state, created_ms = excluded.created_ms,"
+        " answered_ms = excluded.answered_ms, ended_ms = excluded.ended_ms,"
+        " reason = excluded.reason, detail = excluded.detail, ended_by = "
+        "excluded.ended_by"
+        " WHERE calls.account_id = excluded.account_id",
+    [ST_CALL_FIND_CLIENT] = "SELECT " CALL_COLS " FROM calls WHERE account_id = $1 AND caller = $2"
+                            " AND client_call_id = $3 AND created_ms >= $4",
+    [ST_CALL_LOAD] = "SELECT " CALL_COLS " FROM calls WHERE account_id = $1 AND id = $2",
+    [ST_CALL_OPEN] = "SELECT " CALL_COLS " FROM calls WHERE state <> 'ended' ORDER BY id"
+                     " FOR UPDATE",
+    [ST_CALL_CLOSE] = "UPDATE calls SET state = 'ended', reason = 'failed', detail = $3,"
+                      " ended_ms = $4, ended_by = 'server' WHERE account_id = $1 AND id = $2",
+    [ST_OUTBOX_INSERT] = "INSERT INTO outbox (account_id, kind, url, body, "
+                         "event, attempts, next_ms, created_ms,"
+                         " state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+                         "'pending') RETURNING id",
+    [ST_STATS] = "SELECT (created_ms / 900000) * 900000, reason, count(*) FROM calls"
+                 " WHERE account_id = $1 AND state = 'ended' AND created_ms >= $2"
+                 " AND created_ms < $3 GROUP BY 1, 2 ORDER BY 1, 2",
+    [ST_MISSED_ADD] = "INSERT INTO missed (account_id, cuid, call_id, payload, delivered,"
+                      " created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+    /* one statement reads and marks, so two nodes never both deliver a
+       notification */
+    [ST_MISSED_TAKE] = "WITH t AS (UPDATE missed SET delivered = 1 WHERE account_id = $1"
+                       " AND delivered = 0 AND id IN (SELECT id FROM missed WHERE account_id "
+                       "= $1"
+                       " AND cuid = $2 AND delivered = 0 FOR UPDATE)"
+                       " RETURNING id, call_id, payload) SELECT id, call_id, payload FROM t"
+                       " ORDER BY id",
+    [ST_MISSED_LIST] = "SELECT id, call_id, payload FROM missed WHERE account_id = $1"
+                       " AND cuid = $2 ORDER BY id DESC LIMIT $3",
+    [ST_REVOKE_SET] = "INSERT INTO revocations (account_id, cuid, before_s) "
+                      "VALUES ($1, $2, $3)"
+                      " ON CONFLICT (account_id, cuid) DO UPDATE SET before_s "
+                      "= excluded.before_s",
+    [ST_REVOKE_GET] = "SELECT before_s FROM revocations WHERE account_id = $1 AND cuid = $2",
+    [ST_OUTBOX_DUE] = "WITH c AS (SELECT id, next_ms FROM outbox WHERE state = 'pending'"
+                      " AND next_ms <= $1::bigint ORDER BY next_ms, id LIMIT $2 FOR UPDATE "
+                      "SKIP LOCKED),"
+                      " u AS (UPDATE outbox o SET next_ms = $1::bigint + $3::bigint FROM c "
+                      "WHERE o.id = c.id"
+                      " RETURNING o.id, o.account_id, o.kind, o.url, o.body, o.attempts, "
+                      "c.next_ms AS due_ms,"
+                      " o.created_ms) SELECT * FROM u ORDER BY due_ms, id",
+    [ST_OUTBOX_DONE] = "UPDATE outbox SET state = 'done', delivered_ms = $2, http_status = $3,"
+                       " attempts = attempts + 1, next_ms = $2 WHERE id = $1",
+    [ST_OUTBOX_RETRY] = "UPDATE outbox SET attempts = $2, next_ms = $3, last_error = $4"
+                        " WHERE id = $1 AND state = 'pending'",
+    [ST_OUTBOX_FAIL] = "UPDATE outbox SET state = 'failed', last_error = $2 WHERE id = $1",
+    [ST_OUTBOX_DEPTH] = "SELECT count(*) FROM outbox WHERE state = 'pending'",
+    [ST_OUTBOX_LOG] = "SELECT id, url, event, attempts, state, last_error, http_status,"
+                      " created_ms, delivered_ms FROM outbox WHERE account_id = $1"
+                      " ORDER BY id DESC LIMIT $2",
+};
+
+typedef struct dc__pg {
+    dc__store base; /* first: the handle store.c dispatches on */
+    PGconn *conn;
+    unsigned char key[DC__MASTER_KEY_LEN];
+    int in_tx;
+    unsigned char prepared[ST__COUNT];
+} dc__pg;
+
+/* ---- small helpers
+ * ---------------------------------------------------------------------- */
+
+typedef char dc__num[24];
+
+static const char *dc__i64(dc__num buf, int64_t v)
+{
+    snprintf(buf, sizeof(dc__num), "%lld", (long long)v);
+    return buf;
+}
+
+/* Empty strings are stored as NULL where the column means "none". */
+static const char *dc__opt(const char *v)
+{
+    return v && *v ? v : NULL;
+}
+
+/* Logs the server's primary message only: its DETAIL may quote row values. */
+static int dc__fail(dc__pg *s, const char *what, const PGresult *res)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* libpq's own message (connection lost and the like) carries no row values */
+    if (!msg)
+        msg = PQerrorMessage(s->conn);
+    int len = (int)strcspn(msg ? msg : "", "\n");
+    DC_ERROR(MOD, "%s: %.*s (%s)", what, len, msg && len ? msg : "unknown error",
+             code ? code : "-");
+    return DC_ESTORE;
+}
+
+/* Maps a failed result: integrity violations (class 23) are the caller's bad
+ * input. */
+static int dc__result_err(dc__pg *s, const char *what, const PGresult *res)
+{
+    const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (code && strncmp(code, "23", 2) == 0)
+        return DC_EINVAL;
+    return dc__fail(s, what, res);
+}
+
+/* Reconnects a connection that dropped (server restart), outside a transaction
+ * only: inside one, carrying on over a new connection would commit half of it.
+ */
+static int dc__ready(dc__pg *s)
+{
+    if (PQstatus(s->conn) == CONNECTION_OK)
+        return 0;
+    if (s->in_tx)
+        return dc__fail(s, "connection lost in a transaction", NULL);
+    PQreset(s->conn);
+    memset(s->prepared, 0, sizeof s->prepared);
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return dc__fail(s, "reconnect", NULL);
+    DC_WARN(MOD, "reconnected to PostgreSQL");
+    return 0;
+}
+
+/* Runs statement i (prepared on first use on this connection) with n text
+ * parameters. On success *out holds the result (PQclear it) when out is not
+ * NULL. */
+static int dc__q(dc__pg *s, enum dc__st i, int n, const char *const *params, PGresult **out)
+{
+    int rc = dc__ready(s);
+    if (rc)
+        return rc;
+    if (!s->prepared[i]) {
+        char name[16];
+        snprintf(name, sizeof name, "dc%d", (int)i);
+        PGresult *p = PQprepare(s->conn, name, dc__sql[i], 0, NULL);
+        if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+            rc = dc__fail(s, "prepare", p);
+            PQclear(p);
+            return rc;
+        }
+        PQclear(p);
+        s->prepared[i] = 1;
+    }
+    char name[16];
+    snprintf(name, sizeof name, "dc%d", (int)i);
+    PGresult *res = PQexecPrepared(s->conn, name, n, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        rc = dc__result_err(s, dc__sql[i], res);
+        PQclear(res);
+        return rc;
+    }
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return 0;
+}
+
+/* Like dc__q for UPDATEs: DC_ENOTFOUND when no row changed. */
+static int dc__q_changed(dc__pg *s, enum dc__st i, int n, const char *const *params)
+{
+    PGresult *res = NULL;
+    int rc = dc__q(s, i, n, params, &res);
+    if (rc)
+        return rc;
+    rc = strcmp(PQcmdTuples(res), "0") == 0 ? DC_ENOTFOUND : 0;
+    PQclear(res);
+    return rc;
+}
+
+static int dc__simple(dc__pg *s, const char *sql)
+{
+    PGresult *res = PQexec(s->conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : dc__fail(s, "query", res);
+    PQclear(res);
+    return rc;
+}
+
+static int dc__begin(dc__pg *s)
+{
+    int rc = dc__ready(s);
+    if (!rc)
+        rc = dc__simple(s, "BEGIN");
+    if (!rc)
+        s->in_tx = 1;
+    return rc;
+}
+
+static void dc__rollback(dc__pg *s)
+{
+    if (s->in_tx && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        dc__simple(s, "ROLLBACK");
+    s->in_tx = 0;
+}
+
+static int dc__commit(dc__pg *s)
+{
+    int rc = dc__simple(s, "COMMIT");
+    if (rc)
+        dc__rollback(s);
+    s->in_tx = 0;
+    return rc;
+}
+
+static const char *dc__v(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static int64_t dc__int(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static char *dc__dup(const PGresult *r, int row, int col)
+{
+    const char *v = dc__v(r, row, col);
+    return v ? strdup(v) : NULL;
+}
+
+static void dc__copy(char *dst, size_t cap, const PGresult *r, int row, int col)
+{
+    const char *v = dc__v(r, row, col);
+    snprintf(dst, cap, "%s", v ? v : "");
+}
+
+/* ---- open, close, schema
+ * ------------------------------------------------------------------ */
+
+static int dc__version_read(dc__pg *s, int *v)
+{
+    PGresult *res = PQexec(s->conn, "SELECT version FROM dcall_schema");
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = dc__fail(s, "schema version", res);
+    else
+        *v = PQntuples(res) ? (int)dc__int(res, 0, 0) : 0;
+    PQclear(res);
+    return rc;
+}
+
+/* One migration step under the advisory lock: *done is set when the schema is
+ * current. */
+static int dc__migrate_step(dc__pg *s, int *done)
+{
+    char sql[96];
+    int v = -1, rc = dc__simple(s, "SELECT pg_advisory_xact_lock(" DC__PG_MIGRATE_LOCK ")");
+    if (!rc)
+        rc = dc__simple(s, "CREATE TABLE IF NOT EXISTS dcall_schema (version INTEGER NOT NULL)");
+    if (!rc)
+        rc = dc__version_read(s, &v);
+    if (rc)
+        return rc;
+    if (v > DC__N_MIGRATIONS) {
+        DC_ERROR(MOD, "schema version %d is newer than this dcalld knows (%d)", v,
+                 DC__N_MIGRATIONS);
+        return DC_ESTORE;
+    }
+    *done = v == DC__N_MIGRATIONS;
+    if (*done)
+        return 0;
+    if (v == 0)
+        rc = dc__simple(s, "INSERT INTO dcall_schema (version) VALUES (0)");
+    if (!rc)
+        rc = dc__simple(s, dc__migrations[v]);
+    snprintf(sql, sizeof sql, "UPDATE dcall_schema SET version = %d", v + 1);
+    if (!rc)
+        rc = dc__simple(s, sql);
+    if (!rc)
+        DC_INFO(MOD, "schema migrated to version %d", v + 1);
+    return rc;
+}
+
+static int dc__migrate(dc__pg *s)
+{
+    for (int done = 0; !done;) {
+        int rc = dc__begin(s);
+        if (!rc)
+            rc = dc__migrate_step(s, &done);
+        if (!rc)
+            rc = dc__commit(s);
+        if (rc) {
+            dc__rollback(s);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void pg_close(dc__store *base)
+{
+    dc__pg *s = (dc__pg *)base;
+    PQfinish(s->conn);
+    explicit_bzero(s->key, sizeof s->key);
+    free(s);
+}
+
+static int pg_schema_version(dc__store *base, int *out)
+{
+    dc__pg *s = (dc__pg *)base;
+    int rc = dc__ready(s);
+    return rc ? rc : dc__version_read(s, out);
+}
+
+/* A consistent online copy of a PostgreSQL database is pg_dump's job (it runs
+ * in one snapshot without blocking writers); dcalld does not reimplement it. */
+static int pg_backup(dc__store *base, const char *dest_path)
+{
+    (void)base;
+    (void)dest_path;
+    DC_ERROR(MOD, "dcalld backup works on SQLite stores only; back up a PostgreSQL "
+                  "store with "
+                  "pg_dump (e.g. pg_dump -Fc -f FILE DBNAME), see docs/operations.md");
+    return DC_EINVAL;
+}
+
+/* ---- accounts
+ * -----------------------------------------------------------------------------
+ */
+
+static int dc__unseal(dc__pg *s, const char *v, char **out)
+{
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (dc__open(s->key, v, out) != 0) {
+        /* a wrong master key for this data dir, or a tampered row */
+        DC_ERROR(MOD, "a sealed secret does not open with this master key");
+        return DC_ESTORE;
+    }
+    return 0;
+}
+
+/* Reads row 0 of a result selected with ACC_COLS. */
+static int dc__account_row(dc__pg *s, const PGresult *res, dc__account **out)
+{
+    dc__account *a = calloc(1, sizeof *a);
+    if (!a)
+        return DC_ENOMEM;
+    dc__copy(a->id, sizeof a->id, res, 0, 0);
+    dc__copy(a->api_key, sizeof a->api_key, res, 0, 1);
+    dc__copy(a->kid, sizeof a->kid, res, 0, 2);
+    a->name = dc__dup(res, 0, 3);
+    a->ring_timeout_s = (int)dc__int(res, 0, 5);
+    a->dev_key_auth = (int)dc__int(res, 0, 6);
+    a->webhook_url = dc__dup(res, 0, 7);
+    const char *ev = dc__v(res, 0, 8);
+    a->webhook_events = ev ? json_loads(ev, 0, NULL) : NULL;
+    const char *br = dc__v(res, 0, 10);
+    a->branding = json_loads(br ? br : dc__store_default_branding, 0, NULL);
+    a->created_ms = dc__int(res, 0, 11);
+    int rc = dc__unseal(s, dc__v(res, 0, 4), &a->api_secret);
+    if (!rc)
+        rc = dc__unseal(s, dc__v(res, 0, 9), &a->webhook_secret);
+    if (!rc && (!a->name || !a->api_secret || !a->branding))
+        rc = DC_ENOMEM;
+    if (!a->webhook_events)
+        a->webhook_events = json_array();
+    if (rc) {
+        dc__account_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+static int dc__account_fetch(dc__pg *s, enum dc__st which, const char *v, dc__account **out)
+{
+    PGresult *res = NULL;
+    if (!v || !out)
+        return DC_EINVAL;
+    const char *p[] = {v};
+    int rc = dc__q(s, which, 1, p, &res);
+    if (rc)
+        return rc;
+    rc = PQntuples(res) ? dc__account_row(s, res, out) : DC_ENOTFOUND;
+    PQclear(res);
+    return rc;
+}
+
+static int pg_account_get(dc__store *base, const char *id, dc__account **out)
+{
+    return dc__account_fetch((dc__pg *)base, ST_ACC_GET, id, out);
+}
+
+static int pg_account_by_key(dc__store *base, const char *api_key, dc__account **out)
+{
+    return dc__account_fetch((dc__pg *)base, ST_ACC_BY_KEY, api_key, out);
+}
+
+static int dc__account_new(const char *name, dc__account **out)
+{
+    dc__account *a = calloc(1, sizeof *a);
+    if (!a)
+        return DC_ENOMEM;
+    int rc = dc__random_id(a->id, "acc_", 16);
+    if (!rc)
+        rc = dc__random_id(a->api_key, "key_", 24);
+    a->api_secret = malloc(3 + 40 + 1);
+    if (!rc)
+        rc = a->api_secret ? dc__random_id(a->api_secret, "sk_", 40) : DC_ENOMEM;
+    snprintf(a->kid, sizeof a->kid, "k1");
+    a->name = strdup(name);
+    a->webhook_events = json_array();
+    a->branding = json_loads(dc__store_default_branding, 0, NULL);
+    a->created_ms = dc__now_ms();
+    if (!rc && (!a->name || !a->webhook_events || !a->branding))
+        rc = DC_ENOMEM;
+    if (rc) {
+        dc__account_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+static int pg_account_create(dc__store *base, const char *name, dc__account **out)
+{
+    dc__pg *s = (dc__pg *)base;
+    if (!name || !out)
+        return DC_EINVAL;
+    dc__account *a = NULL;
+    char *sealed = NULL;
+    dc__num created;
+    int rc = dc__account_new(name, &a);
+    if (!rc)
+        rc = dc__seal(s->key, a->api_secret, &sealed);
+    if (!rc) {
+        const char *p[] = {a->id,
+                           a->api_key,
+                           a->kid,
+                           a->name,
+                           sealed,
+                           "0",
+                           "0",
+                           NULL,
+                           "[]",
+                           NULL,
+                           dc__store_default_branding,
+                           dc__i64(created, a->created_ms)};
+        rc = dc__q(s, ST_ACC_INSERT, 12, p, NULL);
+    }
+    free(sealed);
+    if (rc) {
+        dc__account_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+static int pg_account_update(dc__store *base, const dc__account *a)
+{
+    dc__pg *s = (dc__pg *)base;
+    if (!a || !a->name)
+        return DC_EINVAL;
+    char *api_sealed = NULL, *wh_sealed = NULL, *events = NULL, *branding = NULL;
+    dc__num ring, dev;
+    int rc = 0;
+    if (a->api_secret)
+        rc = dc__seal(s->key, a->api_secret, &api_sealed);
+    if (!rc && a->webhook_secret)
+        rc = dc__seal(s->key, a->webhook_secret, &wh_sealed);
+    events = a->webhook_events ? json_dumps(a->webhook_events, JSON_COMPACT) : strdup("[]");
+    branding =
+        a->branding ? json_dumps(a->branding, JSON_COMPACT) : strdup(dc__store_default_branding);
+    if (!rc && (!events || !branding))
+        rc = DC_ENOMEM;
+    if (!rc) {
+        const char *p[] = {a->id,
+                           a->name,
+                           dc__i64(ring, a->ring_timeout_s),
+                           dc__i64(dev, a->dev_key_auth ? 1 : 0),
+                           dc__opt(a->webhook_url),
+                           events,
+                           wh_sealed,
+                           branding,
+                           api_sealed,
+                           a->kid[0] ? a->kid : "k1"};
+        rc = dc__q_changed(s, ST_ACC_UPDATE, 10, p);
+    }
+    free(api_sealed);
+    free(wh_sealed);
+    free(events);
+    free(branding);
+    return rc;
+}
+
+/* ---- calls
+ * --------------------------------------------------------------------------------
+ */
+
+/* Reads row i of a result selected with CALL_COLS. */
+static int dc__call_row(const PGresult *res, int i, dc__call_rec **out)
+{
+    dc__call_rec *r = calloc(1, sizeof *r);
+    if (!r)
+        return DC_ENOMEM;
+    dc__copy(r->id, sizeof r->id, res, i, 0);
+    dc__copy(r->account_id, sizeof r->account_id, res, i, 1);
+    dc__copy(r->client_call_id, sizeof r->client_call_id, res, i, 2);
+    dc__copy(r->caller, sizeof r->caller, res, i, 3);
+    dc__copy(r->callee, sizeof r->callee, res, i, 4);
+    r->caller_name = dc__dup(res, i, 5);
+    r->context = dc__dup(res, i, 6);
+    r->remote_context = dc__dup(res, i, 7);
+    r->caller_image = dc__dup(res, i, 8);
+    r->callee_image = dc__dup(res, i, 9);
+    dc__copy(r->state, sizeof r->state, res, i, 10);
+    r->created_ms = dc__int(res, i, 11);
+    r->answered_ms = dc__int(res, i, 12);
+    r->ended_ms = dc__int(res, i, 13);
+    dc__copy(r->reason, sizeof r->reason, res, i, 14);
+    dc__copy(r->detail, sizeof r->detail, res, i, 15);
+    dc__copy(r->ended_by, sizeof r->ended_by, res, i, 16);
+    if (!r->context) {
+        dc__call_rec_free(r);
+        return DC_ENOMEM;
+    }
+    *out = r;
+    return 0;
+}
+
+/* The webhook's event name for the delivery log: the body's "type", when it is
+ * JSON. */
+static char *dc__event_of(const char *body)
+{
+    json_t *j = json_loads(body, 0, NULL);
+    const char *t = json_string_value(json_object_get(j, "type"));
+    char *ev = t ? strdup(t) : NULL;
+    json_decref(j);
+    return ev;
+}
+
+static int dc__outbox_insert(dc__pg *s, const char *account_id, dc__outbox_item *it)
+{
+    if (!it->url || !it->body)
+        return DC_EINVAL;
+    int64_t now = dc__now_ms();
+    dc__num att, next, created;
+    char *ev = dc__event_of(it->body);
+    const char *p[] = {it->account_id[0] ? it->account_id : account_id,
+                       it->kind[0] ? it->kind : "webhook",
+                       it->url,
+                       it->body,
+                       ev,
+                       dc__i64(att, it->attempts),
+                       dc__i64(next, it->next_ms ? it->next_ms : now),
+                       dc__i64(created, it->created_ms ? it->created_ms : now)};
+    PGresult *res = NULL;
+    int rc = dc__q(s, ST_OUTBOX_INSERT, 8, p, &res);
+    free(ev);
+    if (!rc) {
+        it->id = dc__int(res, 0, 0);
+        PQclear(res);
+    }
+    return rc;
+}
+
+static int dc__call_upsert(dc__pg *s, const dc__call_rec *r)
+{
+    dc__num created, answered, ended;
+    /* NULL, not "", so calls without a client id never collide in the unique
+     * index */
+    const char *p[] = {r->id,
+                       r->account_id,
+                       dc__opt(r->client_call_id),
+                       r->caller,
+                       r->callee,
+                       dc__opt(r->caller_name),
+                       r->context,
+                       dc__opt(r->remote_context),
+                       dc__opt(r->caller_image),
+                       dc__opt(r->callee_image),
+                       r->state,
+                       dc__i64(created, r->created_ms),
+                       dc__i64(answered, r->answered_ms),
+                       dc__i64(ended, r->ended_ms),
+                       r->reason,
+                       r->detail,
+                       r->ended_by};
+    int rc = dc__q_changed(s, ST_CALL_UPSERT, 17, p);
+    /* no change: the id exists under another account, which must stay invisible
+     */
+    return rc == DC_ENOTFOUND ? DC_EINVAL : rc;
+}
+
+static int pg_call_save(dc__store *base, const dc__call_rec *r, dc__outbox_item *items, size_t n)
+{
+    dc__pg *s = (dc__pg *)base;
+    if (!r || !r->id[0] || !r->account_id[0] || !r->context || (n && !items))
+        return DC_EINVAL;
+    /* a lone upsert is atomic by itself: one round trip on the hot path */
+    if (n == 0)
+        return dc__call_upsert(s, r);
+    int rc = dc__begin(s);
+    if (rc)
+        return rc;
+    rc = dc__call_upsert(s, r);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = dc__outbox_insert(s, r->account_id, &items[i]);
+    if (!rc)
+        rc = dc__commit(s);
+    if (rc) {
+        dc__rollback(s);
+        for (size_t i = 0; i < n; i++)
+            items[i].id = 0;
+    }
+    return rc;
+}
+
+static int dc__call_fetch(dc__pg *s, enum dc__st which, int n, const char *const *p,
+                          dc__call_rec **out)
+{
+    PGresult *res = NULL;
+    int rc = dc__q(s, which, n, p, &res);
+    if (rc)
+        return rc;
+    rc = PQntuples(res) ? dc__call_row(res, 0, out) : DC_ENOTFOUND;
+    PQclear(res);
+    return rc;
+}
+
+static int pg_call_find_client(dc__store *base, const char *account_id, const char *caller,
+                               const char *client_call_id, int64_t since_ms, dc__call_rec **out)
+{
+    if (!account_id || !caller || !client_call_id || !*client_call_id || !out)
+        return DC_EINVAL;
+    dc__num since;
+    const char *p[] = {account_id, caller, client_call_id, dc__i64(since, since_ms)};
+    return dc__call_fetch((dc__pg *)base, ST_CALL_FIND_CLIENT, 4, p, out);
+}
+
+static int pg_call_load(dc__store *base, const char *account_id, const char *id, dc__call_rec **out)
+{
+    if (!account_id || !id || !out)
+        return DC_EINVAL;
+    const char *p[] = {account_id, id};
+    return dc__call_fetch((dc__pg *)base, ST_CALL_LOAD, 2, p, out);
+}
+
+/* ---- listing
+ * ------------------------------------------------------------------------------
+ */
+
+/* The filters vary per request, so the listing is planned per call (not
+ * prepared); every value still travels as a parameter. */
+struct dc__list_params {
+    const char *v[8];
+    int n;
+    dc__num nums[4];
+    int nn;
+};
+
+static int dc__lp_add(struct dc__list_params *lp, const char *v)
+{
+    lp->v[lp->n] = v;
+    return ++lp->n;
+}
+
+static int dc__lp_num(struct dc__list_params *lp, int64_t v)
+{
+    return dc__lp_add(lp, dc__i64(lp->nums[lp->nn++], v));
+}
+
+static void dc__list_sql(char *sql, size_t cap, const char *account_id, const dc__call_query *q,
+                         struct dc__list_params *lp)
+{
+    const dc__call_filter *f = q->f;
+    size_t len =
+        (size_t)snprintf(sql, cap, "SELECT " CALL_COLS " FROM calls WHERE account_id = $%d",
+                         dc__lp_add(lp, account_id));
+#define DC__APPEND(...) len += (size_t)snprintf(sql + len, len < cap ? cap - len : 0, __VA_ARGS__)
+    if (f->from_ms)
+        DC__APPEND(" AND created_ms >= $%d", dc__lp_num(lp, f->from_ms));
+    if (f->to_ms)
+        DC__APPEND(" AND created_ms < $%d", dc__lp_num(lp, f->to_ms));
+    if (f->status && q->by_state)
+        DC__APPEND(" AND state = $%d", dc__lp_add(lp, f->status));
+    else if (f->status)
+        DC__APPEND(" AND state = 'ended' AND reason = $%d", dc__lp_add(lp, f->status));
+    if (f->cuid) {
+        int i = dc__lp_add(lp, f->cuid);
+        DC__APPEND(" AND (caller = $%d OR callee = $%d)", i, i);
+    }
+    if (q->cursor_id) {
+        int c = dc__lp_num(lp, q->cursor_ms), id = dc__lp_add(lp, q->cursor_id);
+        DC__APPEND(" AND (created_ms < $%d OR (created_ms = $%d AND id < $%d))", c, c, id);
+    }
+    DC__APPEND(" ORDER BY created_ms DESC, id DESC LIMIT $%d",
+               dc__lp_num(lp, (int64_t)f->limit + 1));
+#undef DC__APPEND
+}
+
+static int dc__list_rows(const PGresult *res, int limit, json_t *arr, char **next)
+{
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && i < limit; i++) {
+        dc__call_rec *rec = NULL;
+        if (dc__call_row(res, i, &rec) != 0)
+            return DC_ENOMEM;
+        json_array_append_new(arr, dc__call_rec_json(rec));
+        /* one row past the page: there is a next page, starting after the last one
+         * shown */
+        if (i == limit - 1 && rows > limit) {
+            *next = dc__store_cursor_make(rec->created_ms, rec->id);
+            if (!*next) {
+                dc__call_rec_free(rec);
+                return DC_ENOMEM;
+            }
+        }
+        dc__call_rec_free(rec);
+    }
+    return 0;
+}
+
+static int pg_calls_list(dc__store *base, const char *account_id, const dc__call_query *q,
+                         json_t **out_array, char **next_cursor)
+{
+    dc__pg *s = (dc__pg *)base;
+    char sql[1024];
+    struct dc__list_params lp = {0};
+    dc__list_sql(sql, sizeof sql, account_id, q, &lp);
+    int rc = dc__ready(s);
+    if (rc)
+        return rc;
+    PGresult *res = PQexecParams(s->conn, sql, lp.n, NULL, lp.v, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = dc__fail(s, "calls list", res);
+        PQclear(res);
+        return rc;
+    }
+    json_t *arr = json_array();
+    rc = arr ? dc__list_rows(res, q->f->limit, arr, next_cursor) : DC_ENOMEM;
+    PQclear(res);
+    if (rc) {
+        json_decref(arr);
+        free(*next_cursor);
+        *next_cursor = NULL;
+        return rc;
+    }
+    *out_array = arr;
+    return 0;
+}
+
+/* ---- recovery
+ * -----------------------------------------------------------------------------
+ */
+
+/* make_item fills item_out with malloc'd url and body to have an item written
+ * (they are freed here); leaving url NULL writes none; a negative return aborts
+ * the whole recovery. */
+static int dc__close_one(dc__pg *s, dc__call_rec *r, int64_t now_ms, const char *detail,
+                         dc__recover_cb make_item, void *ud)
+{
+    dc__num now;
+    const char *p[] = {r->account_id, r->id, detail ? detail : "", dc__i64(now, now_ms)};
+    int rc = dc__q(s, ST_CALL_CLOSE, 4, p, NULL);
+    if (rc || !make_item)
+        return rc;
+    snprintf(r->state, sizeof r->state, "ended");
+    snprintf(r->reason, sizeof r->reason, "failed");
+    snprintf(r->detail, sizeof r->detail, "%s", detail ? detail : "");
+    snprintf(r->ended_by, sizeof r->ended_by, "server");
+    r->ended_ms = now_ms;
+    dc__outbox_item it;
+    memset(&it, 0, sizeof it);
+    rc = make_item(r, &it, ud);
+    if (rc >= 0 && it.url)
+        rc = dc__outbox_insert(s, r->account_id, &it);
+    free(it.url);
+    free(it.body);
+    return rc < 0 ? rc : 0;
+}
+
+/* The open calls are locked (FOR UPDATE) for the length of the transaction. */
+static int pg_calls_close_open(dc__store *base, int64_t now_ms, const char *detail,
+                               dc__recover_cb make_item, void *ud, int *n_closed)
+{
+    dc__pg *s = (dc__pg *)base;
+    PGresult *res = NULL;
+    int n = 0, rc = dc__begin(s);
+    if (!rc)
+        rc = dc__q(s, ST_CALL_OPEN, 0, NULL, &res);
+    if (!rc)
+        n = PQntuples(res);
+    for (int i = 0; !rc && i < n; i++) {
+        dc__call_rec *r = NULL;
+        rc = dc__call_row(res, i, &r);
+        if (!rc)
+            rc = dc__close_one(s, r, now_ms, detail, make_item, ud);
+        dc__call_rec_free(r);
+    }
+    PQclear(res);
+    if (!rc)
+        rc = dc__commit(s);
+    else
+        dc__rollback(s);
+    if (n_closed)
+        *n_closed = rc ? 0 : n;
+    return rc;
+}
+
+/* ---- stats
+ * --------------------------------------------------------------------------------
+ */
+
+static int pg_stats_slots(dc__store *base, const char *account_id, int64_t from_ms, int64_t to_ms,
+                          dc__stats_cb cb, void *ud)
+{
+    dc__pg *s = (dc__pg *)base;
+    if (!account_id || !cb)
+        return DC_EINVAL;
+    dc__num from, to;
+    const char *p[] = {account_id, dc__i64(from, from_ms), dc__i64(to, to_ms)};
+    PGresult *res = NULL;
+    int rc = dc__q(s, ST_STATS, 3, p, &res);
+    if (rc)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++)
+        cb(dc__int(res, i, 0), PQgetvalue(res, i, 1), dc__int(res, i, 2), ud);
+    PQclear(res);
+    return 0;
+}
+
+/* ---- missed-call notifications
+ * ------------------------------------------------------------ */
+
+static int pg_missed_add(dc__store *base, const char *account_id, const char *cuid,
+                         const char *call_id, const json_t *payload, int delivered)
+{
+    dc__pg *s = (dc__pg *)base;
+    if (!account_id || !cuid || !call_id || !json_is_object(payload))
+        return DC_EINVAL;
+    char *text = json_dumps(payload, JSON_COMPACT);
+    if (!text)
+        return DC_ENOMEM;
+    dc__num now;
+    const char *p[] = {
+        account_id, cuid, call_id, text, delivered ? "1" : "0", dc__i64(now, dc__now_ms())};
+    int rc = dc__q(s, ST_MISSED_ADD, 6, p, NULL);
+    free(text);
+    return rc;
+}
+
+/* Turns (id, call_id, payload) rows into an array of payload objects. */
+static int dc__missed_rows(const PGresult *res, json_t **out)
+{
+    json_t *arr = json_array();
+    if (!arr)
+        return DC_ENOMEM;
+    for (int i = 0; i < PQntuples(res); i++) {
+        json_t *p = json_loads(PQgetvalue(res, i, 2), 0, NULL);
+        if (!json_is_object(p)) {
+            json_decref(p);
+            p = json_object();
+        }
+        if (!json_object_get(p, "call_id"))
+            json_object_set_new(p, "call_id", json_string(PQgetvalue(res, i, 1)));
+        json_array_append_new(arr, p);
+    }
+    *out = arr;
+    return 0;
+}
+
+static int dc__missed_query(dc__pg *s, enum dc__st which, int n, const char *const *p, json_t **out)
+{
+    PGresult *res = NULL;
+    *out = NULL;
+    int rc = dc__q(s, which, n, p, &res);
+    if (rc)
+        return rc;
+    rc = dc__missed_rows(res, out);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_missed_take(dc__store *base, const char *account_id, const char *cuid, json_t **out)
+{
+    if (!account_id || !cuid || !out)
+        return DC_EINVAL;
+    const char *p[] = {account_id, cuid};
+    return dc__missed_query((dc__pg *)base, ST_MISSED_TAKE, 2, p, out);
+}
+
+static int pg_missed_list(dc__store *base, const char *account_id, const char *cuid, int limit,
+                          json_t **out)
+{
+    if (!account_id || !cuid || !out || limit < 1)
+        return DC_EINVAL;
+    dc__num lim;
+    const char *p[] = {account_id, cuid, dc__i64(lim, limit)};
+    return dc__missed_query((dc__pg *)base, ST_MISSED_LIST, 3, p, out);
+}
+
+/* ---- revocations
+ * -------------------------------------------------------------------------- */
+
+static int pg_revoke_set(dc__store *base, const char *account_id, const char *cuid,
+                         int64_t before_s)
+{
+    if (!account_id || !cuid)
+        return DC_EINVAL;
+    dc__num b;
+    const char *p[] = {account_id, cuid, dc__i64(b, before_s)};
+    return dc__q((dc__pg *)base, ST_REVOKE_SET, 3, p, NULL);
+}
+
+static int pg_revoke_get(dc__store *base, const char *account_id, const char *cuid,
+                         int64_t *before_s)
+{
+    if (!account_id || !cuid || !before_s)
+        return DC_EINVAL;
+    const char *p[] = {account_id, cuid};
+    PGresult *res = NULL;
+    int rc = dc__q((dc__pg *)base, ST_REVOKE_GET, 2, p, &res);
+    if (rc)
+        return rc;
+    *before_s = PQntuples(res) ? dc__int(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+/* ---- outbox
+ * -------------------------------------------------------------------------------
+ */
+
+static int dc__outbox_item_row(const PGresult *res, int i, dc__outbox_item *it)
+{
+    it->id = dc__int(res, i, 0);
+    dc__copy(it->account_id, sizeof it->account_id, res, i, 1);
+    dc__copy(it->kind, sizeof it->kind, res, i, 2);
+    it->url = dc__dup(res, i, 3);
+    it->body = dc__dup(res, i, 4);
+    it->attempts = (int)dc__int(res, i, 5);
+    it->next_ms = dc__int(res, i, 6);
+    it->created_ms = dc__int(res, i, 7);
+    return it->url && it->body ? 0 : DC_ENOMEM;
+}
+
+/* Claims the due items (see DC__PG_OUTBOX_LEASE_MS): rows another node is
+ * claiming right now are skipped, not waited for, and a claimed row is
+ * invisible to every other due() until the lease runs out. Items keep reporting
+ * the next_ms they were due at. */
+static int pg_outbox_due(dc__store *base, int64_t now_ms, size_t max, dc__outbox_item **items,
+                         size_t *n)
+{
+    dc__pg *s = (dc__pg *)base;
+    if (!items || !n)
+        return DC_EINVAL;
+    *items = NULL;
+    *n = 0;
+    if (max == 0)
+        return 0;
+    if (max > 10000)
+        max = 10000;
+    dc__num now, lim, lease;
+    const char *p[] = {dc__i64(now, now_ms), dc__i64(lim, (int64_t)max),
+                       dc__i64(lease, DC__PG_OUTBOX_LEASE_MS)};
+    PGresult *res = NULL;
+    int rc = dc__q(s, ST_OUTBOX_DUE, 3, p, &res);
+    if (rc)
+        return rc;
+    size_t count = (size_t)PQntuples(res);
+    dc__outbox_item *arr = count ? calloc(count, sizeof *arr) : NULL;
+    if (count && !arr)
+        rc = DC_ENOMEM;
+    for (size_t i = 0; !rc && i < count; i++)
+        rc = dc__outbox_item_row(res, (int)i, &arr[i]);
+    PQclear(res);
+    if (rc) {
+        dc__outbox_items_free(arr, count);
+        return rc;
+    }
+    *items = arr;
+    *n = count;
+    return 0;
+}
+
+/* The successful delivery counts as an attempt. */
+static int pg_outbox_done(dc__store *base, int64_t id, int64_t now_ms, int http_status)
+{
+    dc__num i, now, st;
+    const char *p[] = {dc__i64(i, id), dc__i64(now, now_ms), dc__i64(st, http_status)};
+    return dc__q_changed((dc__pg *)base, ST_OUTBOX_DONE, 3, p);
+}
+
+static int pg_outbox_retry(dc__store *base, int64_t id, int attempts, int64_t next_ms,
+                           const char *error)
+{
+    dc__num i, att, next;
+    const char *p[] = {dc__i64(i, id), dc__i64(att, attempts), dc__i64(next, next_ms),
+                       dc__opt(error)};
+    return dc__q_changed((dc__pg *)base, ST_OUTBOX_RETRY, 4, p);
+}
+
+static int pg_outbox_fail(dc__store *base, int64_t id, const char *error)
+{
+    dc__num i;
+    const char *p[] = {dc__i64(i, id), dc__opt(error)};
+    return dc__q_changed((dc__pg *)base, ST_OUTBOX_FAIL, 2, p);
+}
+
+static int pg_outbox_depth(dc__store *base, int64_t *n)
+{
+    if (!n)
+        return DC_EINVAL;
+    PGresult *res = NULL;
+    int rc = dc__q((dc__pg *)base, ST_OUTBOX_DEPTH, 0, NULL, &res);
+    if (rc)
+        return rc;
+    *n = dc__int(res, 0, 0);
+    PQclear(res);
+    return 0;
+}
+
+static json_t *dc__outbox_log_row(const PGresult *res, int i)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", json_integer(dc__int(res, i, 0)));
+    json_object_set_new(o, "url", json_string(PQgetvalue(res, i, 1)));
+    json_object_set_new(o, "event", dc__store_json_str(dc__v(res, i, 2)));
+    json_object_set_new(o, "attempts", json_integer(dc__int(res, i, 3)));
+    json_object_set_new(o, "state", json_string(PQgetvalue(res, i, 4)));
+    json_object_set_new(o, "last_error", dc__store_json_str(dc__v(res, i, 5)));
+    json_object_set_new(o, "http_status",
+                        PQgetisnull(res, i, 6) ? json_null() : json_integer(dc__int(res, i, 6)));
+    json_object_set_new(o, "created_at", dc__store_json_time(dc__int(res, i, 7)));
+    json_object_set_new(o, "delivered_at", dc__store_json_time(dc__int(res, i, 8)));
+    return o;
+}
+
+static int pg_outbox_log(dc__store *base, const char *account_id, int limit, json_t **out)
+{
+    if (!account_id || !out || limit < 1)
+        return DC_EINVAL;
+    dc__num lim;
+    const char *p[] = {account_id, dc__i64(lim, limit)};
+    PGresult *res = NULL;
+    *out = NULL;
+    int rc = dc__q((dc__pg *)base, ST_OUTBOX_LOG, 2, p, &res);
+    if (rc)
+        return rc;
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < PQntuples(res); i++)
+        json_array_append_new(arr, dc__outbox_log_row(res, i));
+    PQclear(res);
+    *out = arr;
+    return arr ? 0 : DC_ENOMEM;
+}
+
+/* ---- the handle
+ * ---------------------------------------------------------------------------
+ */
+
+static const struct dc__store_ops dc__postgres_ops = {
+    .close = pg_close,
+    .backup = pg_backup,
+    .schema_version = pg_schema_version,
+    .account_create = pg_account_create,
+    .account_get = pg_account_get,
+    .account_by_key = pg_account_by_key,
+    .account_update = pg_account_update,
+    .call_save = pg_call_save,
+    .call_find_client = pg_call_find_client,
+    .call_load = pg_call_load,
+    .calls_list = pg_calls_list,
+    .calls_close_open = pg_calls_close_open,
+    .stats_slots = pg_stats_slots,
+    .missed_add = pg_missed_add,
+    .missed_take = pg_missed_take,
+    .missed_list = pg_missed_list,
+    .revoke_set = pg_revoke_set,
+    .revoke_get = pg_revoke_get,
+    .outbox_due = pg_outbox_due,
+    .outbox_done = pg_outbox_done,
+    .outbox_retry = pg_outbox_retry,
+    .outbox_fail = pg_outbox_fail,
+    .outbox_depth = pg_outbox_depth,
+    .outbox_log = pg_outbox_log,
+};
+
+/* Server notices (e.g. "relation already exists, skipping") are routine: keep
+ * them out of the log unless debugging. */
+static void dc__notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+int dc__store_postgres_open(const char *url, const unsigned char master_key[32], dc__store **out)
+{
+    dc__pg *s = calloc(1, sizeof *s);
+    if (!s)
+        return DC_ENOMEM;
+    s->base.ops = &dc__postgres_ops;
+    memcpy(s->key, master_key, sizeof s->key);
+    int rc = 0;
+    /* the URL may hold a password: it is never logged, only libpq's message is */
+    s->conn = PQconnectdb(url);
+    if (!s->conn) {
+        rc = DC_ENOMEM;
+    } else if (PQstatus(s->conn) != CONNECTION_OK) {
+        rc = dc__fail(s, "cannot connect to PostgreSQL", NULL);
+    } else {
+        PQsetNoticeProcessor(s->conn, dc__notice, NULL);
+        rc = dc__simple(s, "SET client_encoding = 'UTF8'");
+        if (!rc)
+            rc = dc__migrate(s);
+    }
+    if (rc) {
+        pg_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
