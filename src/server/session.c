@@ -262,6 +262,23 @@ static void dc__deliver_stored_missed(dc__session *s)
     json_decref(arr);
 }
 
+/* The client processed every event up to seq: their replay copies can go. */
+static void dc__session_ack(dc__session *s, json_t *seqj, const char *ref)
+{
+    if (!json_is_integer(seqj) || json_integer_value(seqj) < 0 ||
+        (uint64_t)json_integer_value(seqj) > s->seq) {
+        dc__send_error(s->conn, DC_EFIELD, "seq", ref, NULL);
+        return;
+    }
+    uint64_t upto = (uint64_t)json_integer_value(seqj);
+    for (uint64_t q = s->replay_first; q <= upto; q++) {
+        free(s->replay[q % DC__REPLAY_MAX]);
+        s->replay[q % DC__REPLAY_MAX] = NULL;
+    }
+    if (upto + 1 > s->replay_first)
+        s->replay_first = upto + 1;
+}
+
 static int dc__try_resume(dc__conn *c, json_t *resume, const char *account_id, const char *cuid)
 {
     const char *sid = json_string_value(json_object_get(resume, "session_id"));
@@ -428,7 +445,7 @@ void dc__ws_on_message(dc__conn *c, const char *text, size_t len)
                !strcmp(type, "cancel") || !strcmp(type, "hangup")) {
         dc__call_action(c->session, type, msg, ref);
     } else if (strcmp(type, "ack") == 0) {
-        /* Replay entries are overwritten in ring order; nothing to free early. */
+        dc__session_ack(c->session, json_object_get(msg, "seq"), ref);
     } else if (strcmp(type, "logout") == 0) {
         dc__session *s = c->session;
         if (s->call)
