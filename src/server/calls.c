@@ -109,10 +109,10 @@ static json_t *dc__ev_call(const dc__call_rec *r)
     return json_pack("{ss}", "call_id", r->id);
 }
 
-static json_t *dc__ev_ended(const dc__call_rec *r, const char *detail_override)
+static json_t *dc__ev_ended(const dc__call_rec *r)
 {
     json_t *ev = dc__ev_call(r);
-    const char *detail = detail_override ? detail_override : r->detail;
+    const char *detail = r->detail;
     json_object_set_new(ev, "reason", json_string(r->reason));
     json_object_set_new(ev, "detail", detail[0] ? json_string(detail) : json_null());
     json_object_set_new(ev, "duration_ms",
@@ -214,7 +214,7 @@ static void dc__call_notify_end(dc__call *call)
                    !strcmp(reason, "unreachable")) {
             dc__session_event(call->caller, reason, dc__ev_call(r));
         }
-        dc__session_event(call->caller, "ended", dc__ev_ended(r, NULL));
+        dc__session_event(call->caller, "ended", dc__ev_ended(r));
     }
     for (int i = 0; i < call->n_callees; i++) {
         dc__session *d = call->callees[i];
@@ -222,10 +222,10 @@ static void dc__call_notify_end(dc__call *call)
             dc__session_event(d, "cancelled", dc__ev_call(r));
         else if (!strcmp(reason, "missed"))
             dc__session_event(d, "missed_call", dc__ev_missed_call(r));
-        dc__session_event(d, "ended", dc__ev_ended(r, NULL));
+        dc__session_event(d, "ended", dc__ev_ended(r));
     }
     if (call->answerer)
-        dc__session_event(call->answerer, "ended", dc__ev_ended(r, NULL));
+        dc__session_event(call->answerer, "ended", dc__ev_ended(r));
 }
 
 int dc__call_end(dc__call *call, const char *reason, const char *detail, const char *ended_by)
@@ -273,7 +273,7 @@ static int dc__opt_field(json_t *msg, const char *name, int (*valid)(const char 
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return valid("") < 0 ? valid("") : DC_EFIELD;
+        return DC_EFIELD;
     int rc = valid(json_string_value(v));
     if (rc == 0)
         *out = json_string_value(v);
@@ -315,7 +315,7 @@ static int dc__place_validate(json_t *msg, dc__place_args *a, const char **field
         if (rc < 0)
             return rc;
         if (f[i].required && !*outs[i])
-            return f[i].valid(NULL) < 0 ? f[i].valid(NULL) : DC_EFIELD;
+            return DC_EFIELD;
     }
     return 0;
 }
@@ -336,7 +336,7 @@ static int dc__place_retry(dc__session *s, const char *ccid, const char *ref)
         return 0;
     dc__send_outgoing(s, r, ref);
     if (!strcmp(r->state, "ended"))
-        dc__session_event(s, "ended", dc__ev_ended(r, NULL));
+        dc__session_event(s, "ended", dc__ev_ended(r));
     dc__call_rec_free(r);
     return 1;
 }
@@ -432,7 +432,7 @@ static void dc__place_end_now(dc__call *call, const char *reason, const char *re
     }
     dc__send_outgoing(call->caller, r, ref);
     dc__session_event(call->caller, reason, dc__ev_call(r));
-    dc__session_event(call->caller, "ended", dc__ev_ended(r, NULL));
+    dc__session_event(call->caller, "ended", dc__ev_ended(r));
     dc__call_free(call);
 }
 
@@ -529,7 +529,12 @@ static void dc__call_answer(dc__call *call, dc__session *s)
         if (d == s)
             continue;
         dc__session_event(d, "answered_elsewhere", dc__ev_call(r));
-        dc__session_event(d, "ended", dc__ev_ended(r, "answered_elsewhere"));
+        json_t *ended = dc__ev_call(r);
+        json_object_set_new(ended, "reason", json_string("completed"));
+        json_object_set_new(ended, "detail", json_string("answered_elsewhere"));
+        json_object_set_new(ended, "duration_ms", json_integer(0));
+        json_object_set_new(ended, "ended_by", json_string(s->cuid));
+        dc__session_event(d, "ended", ended);
         d->call = NULL;
     }
     call->n_callees = 0;
@@ -631,6 +636,11 @@ void dc__call_action(dc__session *s, const char *type, json_t *msg, const char *
                 else
                     rc = DC_ENOTFOUND;
                 dc__call_rec_free(r);
+                /* Ending a call that has already ended (both parties hung up at once, a retry)
+                 * is done, not an error: the device already has its one `ended`. */
+                if (rc == DC_ESTATE && (!strcmp(type, "hangup") || !strcmp(type, "cancel") ||
+                                        !strcmp(type, "decline") || !strcmp(type, "ringing")))
+                    return;
             }
         }
     }

@@ -176,8 +176,18 @@ static int dc__ws_writeable(dc__conn *c, struct lws *wsi)
         return 0;
     }
     if (c->close_code) {
-        lws_close_reason(wsi, (enum lws_close_status)c->close_code,
-                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+        /* lws_close_reason() + return -1 takes lws 4.1's "close_and_handled" path, which with the
+         * libuv event lib (Debian builds it with _DEBUG) kills the socket before the close frame
+         * goes out: the peer saw 1006. So write the close frame here; lws itself uses write type
+         * 4 (LWS_WRITE_CLOSE, not in the public enum) for it. */
+        unsigned char buf[LWS_PRE + 125];
+        size_t rl = strlen(c->close_reason);
+        if (rl > 120)
+            rl = 120;
+        buf[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+        buf[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
+        memcpy(buf + LWS_PRE + 2, c->close_reason, rl);
+        lws_write(wsi, buf + LWS_PRE, 2 + rl, (enum lws_write_protocol)4);
         return -1;
     }
     return 0;
@@ -316,7 +326,7 @@ static const struct lws_protocols dc__protocols[] = {
 
 static void dc__lws_log(int level, const char *line)
 {
-    if (level & LLL_ERR)
+    if ((level & LLL_ERR) || getenv("DCALL_LWS_DEBUG"))
         DC_WARN("lws", "%.*s", (int)strcspn(line, "\n"), line);
 }
 
@@ -331,7 +341,7 @@ int dc__http_start(dc__server *srv)
     struct lws_context_creation_info info;
     void *loops[1] = {srv->loop};
     memset(&info, 0, sizeof info);
-    lws_set_log_level(LLL_ERR, dc__lws_log);
+    lws_set_log_level(getenv("DCALL_LWS_DEBUG") ? 0xff : LLL_ERR, dc__lws_log);
     info.port = srv->cfg.listen_port;
     info.iface = srv->cfg.listen_host;
     info.protocols = dc__protocols;
