@@ -17,7 +17,7 @@
     X(DC_EURL, -7, "invalid_url", "must be an http:// or https:// URL of at most 2048 characters") \
     X(DC_ETOKEN, -8, "invalid_token", "token is malformed or its signature does not verify")       \
     X(DC_ETOKEN_EXPIRED, -9, "token_expired", "token has expired")                                 \
-    X(DC_ETOKEN_REVOKED, -10, "token_revoked", "token was issued before the user was logged out") \
+    X(DC_ETOKEN_REVOKED, -10, "token_revoked", "token was issued before the user was logged out")  \
     X(DC_EUNAUTHORIZED, -11, "unauthorized", "credentials missing or wrong")                       \
     X(DC_EJSON, -12, "invalid_json", "must be a JSON object")                                      \
     X(DC_ETYPE, -13, "unknown_type", "message type is not known")                                  \
@@ -40,7 +40,7 @@
     X(DC_ENOTCONN, -30, "not_connected", "the client is not connected")                            \
     X(DC_ESELF, -31, "invalid_callee", "a user cannot call itself")                                \
     X(DC_EAUTHMODE, -32, "auth_mode_disabled",                                                     \
-      "Account ID + API key sign-in is off for this account; use a token")                        \
+      "Account ID + API key sign-in is off for this account; use a token")                         \
     X(DC_ECOLOR, -33, "invalid_color", "must be a #RRGGBB colour")                                 \
     X(DC_ETHEME, -34, "invalid_button_theme", "must be default or white")                          \
     X(DC_ETIMEOUTVAL, -35, "invalid_ring_timeout", "must be an integer from 10 to 120 seconds")    \
@@ -52,17 +52,18 @@
     X(DC_ELIMIT, -41, "invalid_limit", "must be an integer from 1 to 1000")                        \
     X(DC_ECURSOR, -42, "invalid_cursor", "must be a cursor returned by a previous page")           \
     X(DC_ESTATUS, -43, "invalid_status",                                                           \
-      "must be one of completed, declined, missed, cancelled, busy, unreachable, network_loss, "  \
+      "must be one of completed, declined, missed, cancelled, busy, unreachable, network_loss, "   \
       "failed, ongoing, ringing")                                                                  \
     X(DC_EEVENTS, -44, "invalid_events", "must be an array of known webhook event names")          \
     X(DC_EINTERNAL, -45, "internal_error", "internal error")                                       \
-    X(DC_ENOTALLOWED, -46, "method_not_allowed", "method not allowed on this path")
+    X(DC_ENOTALLOWED, -46, "method_not_allowed", "method not allowed on this path")                \
+    X(DC_EDEVICES, -47, "too_many_devices", "at most 16 devices per user are signed in at once")
 
 typedef enum dc_err {
 #define DC__ERR_ENUM(name, val, code, text) name = val,
     DC_ERRORS(DC__ERR_ENUM)
 #undef DC__ERR_ENUM
-    DC_ERR_LAST_ = -47
+        DC_ERR_LAST_ = -48
 } dc_err;
 
 /* Human text: "invalid_cuid: must be 5-50 letters, ...". Never NULL. */

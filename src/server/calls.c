@@ -330,9 +330,13 @@ static int dc__place_retry(dc__session *s, const char *ccid, const char *ref)
         dc__send_outgoing(s, &u->call->rec, ref);
         return 1;
     }
+    if (u->call && !strcmp(u->call->glare_ccid, ccid)) { /* a retried place that glared */
+        dc__send_outgoing(s, &u->call->rec, ref);
+        return 1;
+    }
     dc__call_rec *r = NULL;
-    if (dc__store_call_find_client(srv->store, s->account_id, s->cuid, ccid,
-                                   dc__now_ms() - 86400000, &r) < 0)
+    /* No time window: a client_call_id names one call for good (the store keeps it unique). */
+    if (dc__store_call_find_client(srv->store, s->account_id, s->cuid, ccid, 0, &r) < 0)
         return 0;
     dc__send_outgoing(s, r, ref);
     if (!strcmp(r->state, "ended"))
@@ -371,10 +375,9 @@ static int dc__place_glare(dc__session *s, const char *to, const char *ccid, con
     int known = 0;
     for (int i = 0; i < call->n_callees; i++)
         known |= call->callees[i] == s;
-    if (!known && call->n_callees < DC__MAX_DEVICES) {
+    if (!known && call->n_callees < DC__MAX_DEVICES)
         call->callees[call->n_callees++] = s;
-        s->call = call;
-    }
+    snprintf(call->glare_ccid, sizeof call->glare_ccid, "%s", ccid);
     dc__session_event(s, "outgoing", ev);
     dc__call_answer(call, s);
     return 1;
@@ -520,6 +523,7 @@ static void dc__call_answer(dc__call *call, dc__session *s)
     snprintf(r->state, sizeof r->state, "ongoing");
     r->answered_ms = dc__now_ms();
     call->answerer = s;
+    s->call = call;
     uv_timer_stop(&call->ring_timer);
     dc__call_save(call->srv, r, "call.answered");
     dc__session_event(call->caller, "answered", dc__ev_call(r));
@@ -680,6 +684,17 @@ void dc__call_party_reattached(dc__session *s)
     if (o && !strcmp(call->rec.state, "ongoing"))
         dc__session_event(o, "reconnected",
                           json_pack("{ss ss}", "call_id", call->rec.id, "who", "peer"));
+}
+
+void dc__call_leave(dc__session *s)
+{
+    dc__call *call = s->call;
+    if (!call)
+        return;
+    if (call->caller == s || call->answerer == s)
+        dc__call_action(s, "hangup", NULL, NULL);
+    else
+        dc__call_party_gone(s, "network_loss"); /* a ringing device just stops ringing */
 }
 
 void dc__call_party_gone(dc__session *s, const char *reason)

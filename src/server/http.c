@@ -197,8 +197,13 @@ static void dc__ws_receive(dc__conn *c, struct lws *wsi, const void *in, size_t 
 {
     if (c->close_code)
         return;
-    if (c->rx_overflow || c->rx_len + len > DC__MAX_MSG) {
-        c->rx_overflow = 1;
+    if (c->rx_len + len > DC__MAX_MSG) { /* refuse at once; do not wait for the last fragment */
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_len = 0;
+        dc__send_error(c, DC_ETOOBIG, NULL, NULL, NULL);
+        dc__conn_close(c, 1009, "message too large");
+        return;
     } else {
         if (!c->rx && !(c->rx = malloc(DC__MAX_MSG + 1)))
             return;
@@ -207,15 +212,9 @@ static void dc__ws_receive(dc__conn *c, struct lws *wsi, const void *in, size_t 
     }
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
         return;
-    if (c->rx_overflow) {
-        dc__send_error(c, DC_ETOOBIG, NULL, NULL, NULL);
-        dc__conn_close(c, 1009, "message too large");
-    } else {
-        c->rx[c->rx_len] = '\0';
-        dc__ws_on_message(c, c->rx, c->rx_len);
-    }
+    c->rx[c->rx_len] = '\0';
+    dc__ws_on_message(c, c->rx, c->rx_len);
     c->rx_len = 0;
-    c->rx_overflow = 0;
     /* Keep small buffers; free big ones so idle connections stay cheap. */
     free(c->rx);
     c->rx = NULL;
@@ -259,8 +258,12 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         c->is_ws = 1;
         c->opened_ms = dc__mono_ms();
         srv->n_conns++;
-        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 10); /* hello deadline */
+        lws_set_timer_usecs(wsi, 10 * LWS_USEC_PER_SEC); /* hello deadline */
         dc__ws_on_open(c);
+        return 0;
+    case LWS_CALLBACK_TIMER:
+        if (!c->session && !c->close_code)
+            dc__conn_close(c, 4001, "hello_timeout");
         return 0;
     case LWS_CALLBACK_RECEIVE:
         dc__ws_receive(c, wsi, in, len);

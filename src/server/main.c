@@ -187,6 +187,24 @@ static void dc__walk_close(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* Second half of stopping: once the sockets have had their close frames out (or 2 s passed). */
+static void dc__stop_final(uv_timer_t *t)
+{
+    dc__server *srv = t->data;
+    if (srv->n_conns > 0 && dc__mono_ms() < srv->stop_deadline_ms)
+        return; /* the repeating timer checks again */
+    dc__session *s, *tmp;
+    uv_timer_stop(&srv->drain_timer);
+    dc__outbox_stop(srv);
+    dc__http_stop(srv);
+    HASH_ITER(hh, srv->sessions, s, tmp)
+    dc__session_destroy(s);
+    uv_signal_stop(&srv->sig_term);
+    uv_signal_stop(&srv->sig_int);
+    uv_stop(srv->loop);
+}
+
+/* Tells every device the server goes away (close 1001), then lets the loop send it. */
 static void dc__shutdown(dc__server *srv)
 {
     if (srv->stopping)
@@ -199,14 +217,8 @@ static void dc__shutdown(dc__server *srv)
         if (s->conn)
             dc__conn_close(s->conn, 1001, "server stopping");
     }
-    dc__outbox_stop(srv);
-    dc__http_stop(srv);
-    HASH_ITER(hh, srv->sessions, s, tmp)
-    dc__session_destroy(s);
-    uv_signal_stop(&srv->sig_term);
-    uv_signal_stop(&srv->sig_int);
-    uv_timer_stop(&srv->drain_timer);
-    uv_stop(srv->loop);
+    srv->stop_deadline_ms = dc__mono_ms() + 2000;
+    uv_timer_start(&srv->drain_timer, dc__stop_final, 20, 20);
 }
 
 static void dc__drain_done(uv_timer_t *t)
@@ -225,6 +237,8 @@ static void dc__on_drained(dc__server *srv)
 static void dc__on_signal(uv_signal_t *h, int sig)
 {
     dc__server *srv = h->data;
+    if (srv->stopping)
+        return; /* already closing sockets; dc__stop_final ends it within 2 s */
     if (srv->draining || !srv->calls) {
         DC_INFO("dcalld", "signal %d: stopping now", sig);
         srv->draining = 1;

@@ -186,9 +186,11 @@ static void dc__h_tokens(dc__server *srv, dc__http_req *r, dc__account *a)
         json_decref(b);
         return dc__reply_err(r, 400, err, field);
     }
-    int64_t now = dc__now_ms() / 1000, ttl = ttlj ? json_integer_value(ttlj) : 3600;
-    json_t *claims = json_pack("{ss ss sI sI}", "acc", a->id, "sub", cuid, "iat", (json_int_t)now,
-                               "exp", (json_int_t)(now + ttl));
+    int64_t now_ms = dc__now_ms(), now = now_ms / 1000;
+    int64_t ttl = ttlj ? json_integer_value(ttlj) : 3600;
+    json_t *claims =
+        json_pack("{ss ss sI sI sI}", "acc", a->id, "sub", cuid, "iat", (json_int_t)now, "exp",
+                  (json_int_t)(now + ttl), "iat_ms", (json_int_t)now_ms);
     if (json_is_string(name))
         json_object_set(claims, "name", name);
     if (json_is_array(callees))
@@ -332,7 +334,7 @@ static void dc__h_user(dc__server *srv, dc__http_req *r, dc__account *a, const c
         return dc__reply(r, 200, j);
     }
     if (!strcmp(sub, "sessions") && !strcmp(r->method, "DELETE")) {
-        if (dc__store_revoke_set(srv->store, a->id, cuid, dc__now_ms() / 1000 + 1) < 0)
+        if (dc__store_revoke_set(srv->store, a->id, cuid, dc__now_ms()) < 0)
             return dc__reply_err(r, 500, DC_ESTORE, NULL);
         int n_closed = dc__user_logout_all(srv, a->id, cuid);
         return dc__reply(r, 200, json_pack("{si}", "closed", n_closed));

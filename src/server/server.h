@@ -77,7 +77,6 @@ typedef struct dc__conn {
     /* ws rx reassembly */
     char *rx;
     size_t rx_len;
-    int rx_overflow;
     /* ws send queue */
     dc__msg *q_head, *q_tail;
     size_t q_bytes;
@@ -114,6 +113,7 @@ typedef struct dc__call {
     dc__user *callee_user;
     int ringing_sent;
     int ring_timeout_s;
+    char glare_ccid[65]; /* the client_call_id of a place that glared into this call */
     uv_timer_t ring_timer;
     int ended;
     UT_hash_handle hh;
@@ -130,6 +130,7 @@ typedef struct dc__server {
     int ready;
     int draining;
     int stopping;
+    int64_t stop_deadline_ms;
     dc__acct_cache *accounts;
     dc__user *users;
     dc__session *sessions;
@@ -196,6 +197,8 @@ void dc__call_action(dc__session *s, const char *type, json_t *msg, const char *
 /* A party's socket dropped (detached) or came back. */
 void dc__call_party_detached(dc__session *s);
 void dc__call_party_reattached(dc__session *s);
+/* The device signs out: a party hangs up, a ringing device stops ringing. */
+void dc__call_leave(dc__session *s);
 /* The party's session is going away for good (grace over, logout). */
 void dc__call_party_gone(dc__session *s, const char *reason);
 dc__call *dc__call_find(dc__server *srv, const char *account_id, const char *id);

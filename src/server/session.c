@@ -188,7 +188,13 @@ static int dc__hello_auth(dc__server *srv, json_t *msg, dc__account **acct, char
         snprintf(cuid, cuidn, "%s", sub);
         snprintf(name, namen, "%s", nm ? nm : "");
         *callees = ce ? json_incref(ce) : NULL;
-        *iat = json_integer_value(json_object_get(claims, "iat"));
+        /* Issue time in ms: the iat_ms claim when it agrees with iat (tokens from POST
+         * /v1/tokens), else the end of the iat second (tokens minted offline). */
+        int64_t iat_s = json_integer_value(json_object_get(claims, "iat"));
+        json_t *ims = json_object_get(claims, "iat_ms");
+        *iat = json_is_integer(ims) && json_integer_value(ims) / 1000 == iat_s
+                   ? json_integer_value(ims)
+                   : iat_s * 1000 + 999;
         json_decref(claims);
         return 0;
     }
@@ -214,7 +220,7 @@ static int dc__hello_auth(dc__server *srv, json_t *msg, dc__account **acct, char
     snprintf(cuid, cuidn, "%s", cu);
     snprintf(name, namen, "%s", nm ? nm : "");
     *callees = NULL;
-    *iat = dc__now_ms() / 1000;
+    *iat = dc__now_ms();
     return 0;
 }
 
@@ -291,6 +297,14 @@ static int dc__try_resume(dc__conn *c, json_t *resume, const char *account_id, c
     if (!s || s->closing || strcmp(s->account_id, account_id) || strcmp(s->cuid, cuid) ||
         strlen(sec) != strlen(s->secret) || !dc__ct_equal(sec, s->secret, strlen(sec)))
         return -1;
+    uint64_t last = (uint64_t)json_integer_value(ls);
+    if (last > s->seq)
+        last = s->seq;
+    dc__account *a = NULL;
+    /* Events the client missed that are no longer held: a gap cannot be resumed. */
+    if (last + 1 < s->replay_first || dc__account_lookup(c->srv, account_id, &a) < 0)
+        return -1;
+    int was_detached = s->conn == NULL;
     if (s->conn) { /* the old socket is still open (half-dead): take over */
         dc__conn *old = s->conn;
         old->session = NULL;
@@ -299,25 +313,39 @@ static int dc__try_resume(dc__conn *c, json_t *resume, const char *account_id, c
     uv_timer_stop(&s->grace_timer);
     s->conn = c;
     c->session = s;
-    dc__account *a = NULL;
-    if (dc__account_lookup(c->srv, account_id, &a) < 0)
-        return -1;
-    uint64_t last = (uint64_t)json_integer_value(ls);
-    if (last > s->seq)
-        last = s->seq;
     dc__send_registered(s, 1, a);
     dc__session_replay(s, last, s->seq + 1);
-    if (s->call)
+    if (s->call && was_detached)
         dc__call_party_reattached(s);
     return 0;
 }
 
+/* iat_ms: when the credential was issued; refused if before the user's last logout-everywhere. */
 static int dc__revoked(dc__server *srv, const char *account_id, const char *cuid, int64_t iat)
 {
     int64_t before = 0;
     if (dc__store_revoke_get(srv->store, account_id, cuid, &before) < 0)
         return 0;
     return before && iat < before;
+}
+
+/* At most DC__MAX_DEVICES sessions per user: a new one evicts the oldest detached session;
+ * when every session is connected, the sign-in is refused. */
+static int dc__user_make_room(dc__user *u)
+{
+    int n = 0;
+    dc__session *oldest_detached = NULL;
+    for (dc__session *s = u->sessions; s; s = s->next_in_user) {
+        n++;
+        if (!s->conn)
+            oldest_detached = s; /* the list is newest first */
+    }
+    if (n < DC__MAX_DEVICES)
+        return 0;
+    if (!oldest_detached)
+        return DC_EDEVICES;
+    dc__session_destroy(oldest_detached);
+    return 0;
 }
 
 static void dc__on_hello(dc__conn *c, json_t *msg)
@@ -328,8 +356,15 @@ static void dc__on_hello(dc__conn *c, json_t *msg)
     json_t *callees = NULL;
     int64_t iat = 0;
     const char *field = NULL;
-    int rc =
-        dc__hello_auth(srv, msg, &a, cuid, sizeof cuid, name, sizeof name, &callees, &iat, &field);
+    json_t *v = json_object_get(msg, "v");
+    int rc;
+    if (v && (!json_is_integer(v) || json_integer_value(v) != 1)) {
+        rc = DC_EFIELD;
+        field = "v";
+    } else {
+        rc = dc__hello_auth(srv, msg, &a, cuid, sizeof cuid, name, sizeof name, &callees, &iat,
+                            &field);
+    }
     if (rc == 0 && dc__revoked(srv, a->id, cuid, iat))
         rc = DC_ETOKEN_REVOKED;
     if (rc < 0) {
@@ -339,15 +374,19 @@ static void dc__on_hello(dc__conn *c, json_t *msg)
         dc__conn_close(c, 4001, dc_err_code(rc));
         return;
     }
-    if (c->wsi)
-        lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
     json_t *resume = json_object_get(msg, "resume");
     if (json_is_object(resume) && dc__try_resume(c, resume, a->id, cuid) == 0) {
         json_decref(callees);
         return;
     }
-    dc__session *s = calloc(1, sizeof *s);
     dc__user *u = dc__user_get(srv, a->id, cuid);
+    if (u && dc__user_make_room(u) < 0) {
+        json_decref(callees);
+        dc__send_error(c, DC_EDEVICES, NULL, NULL, NULL);
+        dc__conn_close(c, 4001, dc_err_code(DC_EDEVICES));
+        return;
+    }
+    dc__session *s = calloc(1, sizeof *s);
     if (!s || !u) {
         free(s);
         json_decref(callees);
@@ -448,8 +487,7 @@ void dc__ws_on_message(dc__conn *c, const char *text, size_t len)
         dc__session_ack(c->session, json_object_get(msg, "seq"), ref);
     } else if (strcmp(type, "logout") == 0) {
         dc__session *s = c->session;
-        if (s->call)
-            dc__call_action(s, "hangup", NULL, NULL);
+        dc__call_leave(s);
         dc__conn_close(c, 4002, "logged out");
         dc__session_destroy(s);
     } else {
@@ -480,8 +518,7 @@ int dc__user_logout_all(dc__server *srv, const char *account_id, const char *cui
     while (u && u->sessions) {
         dc__session *s = u->sessions;
         int last = s->next_in_user == NULL;
-        if (s->call)
-            dc__call_action(s, "hangup", NULL, NULL);
+        dc__call_leave(s);
         if (s->conn) {
             dc__send_error(s->conn, DC_ELOGGEDOUT, NULL, NULL, NULL);
             dc__conn_close(s->conn, 4002, "logged out");

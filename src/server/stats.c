@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -33,7 +34,8 @@ static int dc__tz_valid(const char *tz)
     }
     char path[128];
     snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
-    return access(path, R_OK) == 0 ? 0 : DC_ETZ;
+    struct stat st; /* a zone is a file; "America" is a directory */
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) ? 0 : DC_ETZ;
 }
 
 static time_t dc__truncate(time_t t, const char *g)

@@ -21,13 +21,13 @@ typedef struct dc__account {
     char api_key[48]; /* "key_" + 24 [a-z0-9] (public) */
     char kid[16];     /* key id of the current secret, "k1", "k2", ... */
     char *name;
-    char *api_secret;     /* plaintext "sk_" + 40 [a-z0-9]; never log it */
-    int ring_timeout_s;   /* 0: server default */
-    int dev_key_auth;     /* 1: Account ID + API key sign-in allowed */
-    char *webhook_url;    /* NULL when none */
+    char *api_secret;       /* plaintext "sk_" + 40 [a-z0-9]; never log it */
+    int ring_timeout_s;     /* 0: server default */
+    int dev_key_auth;       /* 1: Account ID + API key sign-in allowed */
+    char *webhook_url;      /* NULL when none */
     json_t *webhook_events; /* array of event names; NULL or empty = all */
-    char *webhook_secret; /* plaintext "whsec_" + 40; NULL when none */
-    json_t *branding;     /* object {logo_url, background_color, text_color, button_theme} */
+    char *webhook_secret;   /* plaintext "whsec_" + 40; NULL when none */
+    json_t *branding;       /* object {logo_url, background_color, text_color, button_theme} */
     int64_t created_ms;
 } dc__account;
 
@@ -65,8 +65,8 @@ typedef struct dc__outbox_item {
 } dc__outbox_item;
 
 typedef struct dc__call_filter {
-    int64_t from_ms; /* 0: unbounded; created_ms >= from */
-    int64_t to_ms;   /* 0: unbounded; created_ms < to */
+    int64_t from_ms;    /* 0: unbounded; created_ms >= from */
+    int64_t to_ms;      /* 0: unbounded; created_ms < to */
     const char *status; /* NULL or a reason, or "ringing"/"ongoing" */
     const char *cuid;   /* NULL or caller or callee */
     int limit;          /* 1..1000 */
@@ -132,10 +132,10 @@ int dc__store_missed_take(dc__store *s, const char *account_id, const char *cuid
 int dc__store_missed_list(dc__store *s, const char *account_id, const char *cuid, int limit,
                           json_t **out);
 
-/* Log out everywhere: tokens with iat < before_s are refused. get: 0 when none. */
-int dc__store_revoke_set(dc__store *s, const char *account_id, const char *cuid, int64_t before_s);
-int dc__store_revoke_get(dc__store *s, const char *account_id, const char *cuid,
-                         int64_t *before_s);
+/* Log out everywhere: credentials issued before before_ms (Unix ms) are refused. get: 0 when
+ * none. */
+int dc__store_revoke_set(dc__store *s, const char *account_id, const char *cuid, int64_t before_ms);
+int dc__store_revoke_get(dc__store *s, const char *account_id, const char *cuid, int64_t *before_s);
 
 /* Outbox. due: items with next_ms <= now_ms and not done, oldest first, at most max. PostgreSQL
  * claims them: hidden from every handle (other nodes too) for 10 minutes or until settled by
