@@ -7,7 +7,7 @@ import { startServer, createAccount, mintToken, rest, waitHealthy, waitEnded } f
 import { Cli, conn } from './cli.mjs';
 import { WsClient, wsClient } from './wsclient.mjs';
 import { TcpProxy } from './proxy.mjs';
-import { tail, uniqCuid } from './proc.mjs';
+import { tail, uniqCuid, sanitizerReport } from './proc.mjs';
 
 export * from './proc.mjs';
 export * from './server.mjs';
@@ -86,11 +86,16 @@ export class Scope {
     return parts.join('\n');
   }
 
+  // Stops everything; a sanitizer report from any dcalld or dcall process fails the test.
   async cleanup() {
-    await Promise.all(this.clis.map((c) => c.kill('SIGKILL')));
+    await Promise.all(this.clis.map((c) => c.kill('SIGTERM')));
     for (const w of this.wss) w.close();
     await Promise.all(this.proxies.map((p) => p.close()));
     await Promise.all(this.servers.map((s) => s.cleanup()));
+    const reports = [...this.servers.map((s) => s.log), ...this.clis.map((c) => c.stderr)]
+      .map(sanitizerReport)
+      .filter(Boolean);
+    if (reports.length) throw new Error(`sanitizer report:\n${reports.join('\n---\n')}`);
   }
 }
 

@@ -24,12 +24,23 @@ export function track(proc) {
   return proc;
 }
 
+// Temp dirs made by the harness; whatever a test did not remove is removed at exit.
+export const tempDirs = new Set();
+
 function killAll() {
   for (const p of children) {
     try {
       p.kill('SIGKILL');
     } catch {
       /* already gone */
+    }
+  }
+  if (process.env.DCALL_KEEP_TMP) return;
+  for (const d of tempDirs) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* best effort */
     }
   }
 }
@@ -84,4 +95,10 @@ export function uniqCuid(prefix = 'user') {
 // Last `n` characters of a text, for failure diagnostics.
 export function tail(text, n = 4000) {
   return text.length > n ? '…' + text.slice(text.length - n) : text;
+}
+
+// A sanitizer report (ASan, UBSan, LeakSanitizer) in a process's stderr, or null.
+export function sanitizerReport(text) {
+  const m = /(ERROR: (Address|Leak)Sanitizer|runtime error:)[\s\S]{0,3000}/.exec(text || '');
+  return m ? m[0] : null;
 }

@@ -3,12 +3,14 @@ import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { binDir, track, tail, withTimeout, waitUntil } from './proc.mjs';
+import { binDir, track, tail, withTimeout, waitUntil, tempDirs } from './proc.mjs';
 
 const LISTEN_RE = /dcalld listening on (http:\/\/127\.0\.0\.1:(\d+))/;
 
 function spawnDcalld(srv, port) {
-  const args = ['--listen', `127.0.0.1:${port}`, '--data', srv.dataDir, '--test-mode'];
+  // --drain-timeout 0: a test's closing SIGTERM ends at once, and a sanitizer build then reports
+  // leaks at exit (a test may pass its own --drain-timeout later in extraArgs).
+  const args = ['--listen', `127.0.0.1:${port}`, '--data', srv.dataDir, '--test-mode', '--drain-timeout', '0'];
   if (srv.opts.ringTimeout != null) args.push('--ring-timeout', String(srv.opts.ringTimeout));
   if (srv.opts.grace != null) args.push('--reconnect-grace', String(srv.opts.grace));
   args.push(...(srv.opts.extraArgs || []));
@@ -53,6 +55,7 @@ async function launch(srv, port) {
 // place by restart() (new pid; same port when it can be had again).
 export async function startServer(opts = {}) {
   const dataDir = opts.dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'dcall-itest-'));
+  if (!opts.dataDir) tempDirs.add(dataDir);
   const srv = {
     opts,
     dataDir,
@@ -89,11 +92,19 @@ export async function startServer(opts = {}) {
       return srv;
     },
     async cleanup() {
-      await srv.stop('SIGKILL');
-      if (srv.ownsDir && !process.env.DCALL_KEEP_TMP) fs.rmSync(srv.dataDir, { recursive: true, force: true });
+      await srv.stop('SIGTERM', 5000);
+      if (srv.ownsDir && !process.env.DCALL_KEEP_TMP) {
+        fs.rmSync(srv.dataDir, { recursive: true, force: true });
+        tempDirs.delete(srv.dataDir);
+      }
     },
   };
-  await launch(srv, 0);
+  try {
+    await launch(srv, 0);
+  } catch (e) {
+    await srv.cleanup();
+    throw e;
+  }
   return srv;
 }
 
