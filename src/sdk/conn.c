@@ -284,6 +284,7 @@ static void try_connect(struct dc_client *c)
     c->close_code = 0;
     c->error_emitted = 0;
     c->wsi = NULL;
+    ci.pwsi = &c->wsi; /* set early, so callbacks during the connect can tell it is ours */
     if (!lws_client_connect_via_info(&ci) && c->state == DC__ST_CONNECTING) {
         /* Failed before any callback could report it. */
         conn_lost(c);
@@ -645,7 +646,13 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
     case LWS_CALLBACK_CLIENT_CLOSED:
-        if (c->wsi == wsi || c->state == DC__ST_CONNECTING)
+        if (c->wsi == wsi || (c->state == DC__ST_CONNECTING && !c->wsi))
+            conn_lost(c);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* Some failures (the peer hangs up during the upgrade) close the wsi with no
+         * CONNECTION_ERROR; its destruction is the one callback that always comes. */
+        if (c->wsi == wsi)
             conn_lost(c);
         return 0;
     default:

@@ -257,6 +257,28 @@ int dc__call_end(dc__call *call, const char *reason, const char *detail, const c
     return rc;
 }
 
+/* Counts a placed call: the total, and per-second buckets for the setups/s gauge. */
+static void dc__count_setup(dc__server *srv)
+{
+    int64_t sec = dc__mono_ms() / 1000;
+    int i = (int)(sec % DC__RATE_SECONDS);
+    if (srv->setup_sec[i] != sec) {
+        srv->setup_sec[i] = sec;
+        srv->setup_count[i] = 0;
+    }
+    srv->setup_count[i]++;
+    srv->placed_total++;
+}
+
+double dc__setups_per_second(const dc__server *srv)
+{
+    int64_t now = dc__mono_ms() / 1000, n = 0;
+    for (int i = 0; i < DC__RATE_SECONDS; i++) /* the last 10 whole seconds */
+        if (srv->setup_sec[i] < now && srv->setup_sec[i] >= now - 10)
+            n += srv->setup_count[i];
+    return (double)n / 10.0;
+}
+
 static void dc__ring_timeout(uv_timer_t *t)
 {
     dc__call *call = t->data;
@@ -426,7 +448,7 @@ static void dc__place_end_now(dc__call *call, const char *reason, const char *re
         dc__call_free(call);
         return;
     }
-    srv->placed_total++;
+    dc__count_setup(srv);
     srv->ended_total[dc__reason_idx(reason)]++;
     if (!strcmp(reason, "unreachable")) {
         json_t *p = dc__ev_missed_call(r);
@@ -451,7 +473,7 @@ static void dc__place_ring(dc__call *call, dc__user *callee, const char *ref)
         dc__call_free(call);
         return;
     }
-    srv->placed_total++;
+    dc__count_setup(srv);
     HASH_ADD_STR(srv->calls, rec.id, call);
     call->callee_user = callee;
     call->caller_user->call = call;

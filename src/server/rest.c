@@ -529,9 +529,11 @@ static void dc__h_metrics(dc__server *srv, dc__http_req *r)
                      "# TYPE dcall_calls gauge\ndcall_calls{state=\"ringing\"} %lld\n"
                      "dcall_calls{state=\"ongoing\"} %lld\n"
                      "# TYPE dcall_calls_placed_total counter\ndcall_calls_placed_total %llu\n"
+                     "# TYPE dcall_setups_per_second gauge\ndcall_setups_per_second %.1f\n"
                      "# TYPE dcall_calls_ended_total counter\n",
                      (long long)srv->n_conns, (long long)srv->n_sessions, (long long)ringing,
-                     (long long)ongoing, (unsigned long long)srv->placed_total);
+                     (long long)ongoing, (unsigned long long)srv->placed_total,
+                     dc__setups_per_second(srv));
     static const char *const reasons[8] = {"completed", "declined",    "missed",       "cancelled",
                                            "busy",      "unreachable", "network_loss", "failed"};
     for (int i = 0; i < 8; i++)

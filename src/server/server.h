@@ -16,6 +16,7 @@
 #define DC__MAX_MSG 65536
 #define DC__REPLAY_MAX 256
 #define DC__MAX_DEVICES 16
+#define DC__RATE_SECONDS 12
 
 struct dc__outbox;
 struct dc__call;
@@ -143,6 +144,8 @@ typedef struct dc__server {
     int64_t n_conns;
     int64_t n_sessions;
     uint64_t placed_total;
+    int64_t setup_sec[DC__RATE_SECONDS]; /* per-second buckets of placed calls */
+    int64_t setup_count[DC__RATE_SECONDS];
     uint64_t ended_total[8];
 } dc__server;
 
@@ -204,6 +207,8 @@ void dc__call_party_gone(dc__session *s, const char *reason);
 dc__call *dc__call_find(dc__server *srv, const char *account_id, const char *id);
 /* Ends a call (record saved first, then every party told). */
 int dc__call_end(dc__call *call, const char *reason, const char *detail, const char *ended_by);
+/* Calls placed per second over the last 10 whole seconds (the /metrics gauge). */
+double dc__setups_per_second(const dc__server *srv);
 /* At startup: closes calls left open by a crash. */
 int dc__calls_recover(dc__server *srv, int *n_closed);
 /* Builds the webhook outbox items for an event about a call record (0..1 items). */

@@ -362,11 +362,12 @@ itest(
 
     const c = await h.ws(srv, null, { name: 'old-token' });
     await assert.rejects(c.hello({ token }), (e) => e.msg?.code === 'token_revoked');
-    assert.equal((await c.waitClosed()).code, 4001);
+    const closed = await c.waitClosed();
     await sleep(1100);
     const fresh = await mintToken(srv, acct, { cuid });
     const c2 = await h.ws(srv, fresh, { name: 'new-token' });
     assert.equal(c2.registered.cuid, cuid, 'a token minted after the logout works');
+    assert.equal(closed.code, 4001, 'the refused sign-in is closed with 4001');
   },
   opt,
 );

@@ -87,4 +87,11 @@ itest('metrics count connections, sessions, calls by state and ended calls by re
   assert.equal(await metric('dcall_calls{state="ongoing"}'), 0);
   assert.equal(await metric('dcall_calls_placed_total'), 1);
   assert.equal(await metric('dcall_calls_ended_total{reason="completed"}'), 1);
+  // One setup in the last 10 whole seconds: 0.1/s once its second has passed.
+  let rate = NaN;
+  for (let i = 0; i < 30 && rate !== 0.1; i++) {
+    await sleep(100);
+    rate = await metric('dcall_setups_per_second');
+  }
+  assert.equal(rate, 0.1);
 });
