@@ -12,7 +12,7 @@
 #include "dcall/dcall.h"
 
 #define DEFAULT_CONTEXT "dcall CLI call"
-#define TOKEN_TTL_S 3600
+#define TOKEN_TTL_S 86400  /* the longest a token may live; listen runs long */
 #define STOP_GRACE_MS 3000 /* after SIGINT, how long to wait for the call's ended */
 #define CLOSE_GRACE_MS 1000
 
@@ -262,24 +262,30 @@ static void place_call(struct app *app)
 
 static void on_ended(struct app *app, const dc_event *ev)
 {
-    int mine = !app->call_id[0] || (ev->call_id && strcmp(ev->call_id, app->call_id) == 0) ||
-               (ev->client_call_id && strcmp(ev->client_call_id, app->ccid) == 0);
-    if (!mine)
+    int same = app->call_id[0] && ev->call_id && strcmp(ev->call_id, app->call_id) == 0;
+    int placed = app->ccid[0] && ev->client_call_id && strcmp(ev->client_call_id, app->ccid) == 0;
+    if (app->a.cmd == DC__CLI_CALL) {
+        if (same || placed) /* only the call we placed ends the program */
+            finish(app, app->exit_code);
         return;
-    uv_timer_stop(&app->action_timer);
-    app->live = app->answered = 0;
-    app->call_id[0] = 0;
+    }
+    /* listen: every call counts once; the one we were handling frees us for the next */
+    if (same || !app->call_id[0]) {
+        uv_timer_stop(&app->action_timer);
+        app->live = app->answered = 0;
+        app->call_id[0] = 0;
+    }
     app->ended_calls++;
-    if (app->a.cmd == DC__CLI_CALL)
-        finish(app, app->exit_code);
-    else if (app->stopping ||
-             (app->a.exit_after_calls && app->ended_calls >= app->a.exit_after_calls))
+    if (app->stopping && !app->live)
+        finish(app, 0);
+    else if (app->a.exit_after_calls && app->ended_calls >= app->a.exit_after_calls)
         finish(app, 0);
 }
 
 static void on_incoming(struct app *app, const dc_event *ev)
 {
-    if (app->live || !ev->call_id || app->stopping)
+    /* call mode places one call and leaves any incoming one alone (the server reports busy) */
+    if (app->a.cmd != DC__CLI_LISTEN || app->live || !ev->call_id || app->stopping)
         return;
     snprintf(app->call_id, sizeof app->call_id, "%s", ev->call_id);
     app->live = 1;

@@ -235,7 +235,6 @@ static void reap_check(uv_timer_t *t)
     uv_close((uv_handle_t *)&c->reap_timer, handle_closed);
 }
 
-void dc__client_start_reap(struct dc_client *c);
 void dc__client_start_reap(struct dc_client *c)
 {
     uv_timer_stop(&c->retry_timer);

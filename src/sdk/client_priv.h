@@ -67,7 +67,7 @@ struct dc_client {
     struct dc__out *oq_head, *oq_tail; /* app messages, sent once registered */
     struct dc__out *hello;
     unsigned char *rx;
-    size_t rx_len;
+    size_t rx_len, rx_cap;
     int rx_overflow;
 
     enum dc__state state;
@@ -89,6 +89,8 @@ struct dc_client {
     int call_live;
     char call_id[65];
     char call_ccid[65];
+    int64_t answered_ms; /* wall clock of DC_EV_ANSWERED for the live call, 0 before */
+    int64_t lost_ms;     /* when the connection dropped while the call was live */
 
     char pend_ccid[65]; /* place sent, no outgoing yet */
     char *pend_text;
@@ -104,6 +106,8 @@ void dc__conn_destroy(struct dc_client *c);
 void dc__conn_retry_cb(uv_timer_t *t);
 void dc__conn_place_timeout_cb(uv_timer_t *t);
 void dc__client_emit(struct dc_client *c, dc_event *ev);
+/* client.c: stops timers and frees the client once lws and our handles are closed. */
+void dc__client_start_reap(struct dc_client *c);
 /* 1 while any handle in c->lws_handles is still on the loop. */
 int dc__lws_handles_alive(struct dc_client *c);
 

@@ -14,13 +14,19 @@
 #define BACKOFF_MAX_MS 8000
 #define PLACE_ACK_MS 10000
 
-void dc__client_start_reap(struct dc_client *c);
 static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 
 static const struct lws_protocols protocols[] = {
     {"dcall", lws_cb, 0, RX_CHUNK, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* The server pings every 15 s; a link silent for longer is probed, then dropped so that the
+ * reconnect starts while the server still holds the session (20 s grace). */
+static const lws_retry_bo_t idle_policy = {
+    .secs_since_valid_ping = 10,
+    .secs_since_valid_hangup = 18,
 };
 
 static void emit_local(struct dc_client *c, dc_event_type type, const char *call_id)
@@ -208,8 +214,15 @@ static void schedule_retry(struct dc_client *c)
     unsigned jitter = 0;
     dc__random(&jitter, sizeof jitter);
     c->backoff_ms = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+    delay += jitter % (delay / 4 + 1); /* spread a crowd of clients after a server restart */
+    if (!c->registered_once) {
+        /* The first connect has a budget: the last try lands at its end, not past it. */
+        int64_t left = FIRST_CONNECT_MS - (dc__mono_ms() - c->first_attempt_ms);
+        if (left > 0 && (int64_t)delay > left)
+            delay = (unsigned)left;
+    }
     c->state = DC__ST_BACKOFF;
-    uv_timer_start(&c->retry_timer, dc__conn_retry_cb, delay + jitter % (delay / 4 + 1), 0);
+    uv_timer_start(&c->retry_timer, dc__conn_retry_cb, delay, 0);
 }
 
 /* The connection is gone (or never came up); decide between reconnecting and giving up. */
@@ -224,7 +237,7 @@ static void conn_lost(struct dc_client *c)
         return;
     int auth_close = c->close_code == 4001 || c->close_code == 4002;
     if (c->final || auth_close || c->user_close || !c->active) {
-        if (auth_close && !c->error_emitted)
+        if (auth_close && !c->error_emitted && c->user_close != 2)
             emit_error(c, c->close_code == 4002 ? DC_ELOGGEDOUT : DC_EUNAUTHORIZED,
                        "the server refused the sign-in", NULL);
         c->state = DC__ST_IDLE;
@@ -253,6 +266,7 @@ static void conn_lost(struct dc_client *c)
         return;
     } else if (c->call_live && !c->reconnecting_emitted) {
         c->reconnecting_emitted = 1;
+        c->lost_ms = dc__now_ms();
         dc_event ev;
         memset(&ev, 0, sizeof ev);
         ev.type = DC_EV_RECONNECTING;
@@ -280,6 +294,7 @@ static void try_connect(struct dc_client *c)
     ci.ssl_connection = c->url.tls ? LCCSCF_USE_SSL : 0;
     ci.local_protocol_name = protocols[0].name;
     ci.ietf_version_or_minus_one = -1;
+    ci.retry_and_idle_policy = &idle_policy;
     c->state = DC__ST_CONNECTING;
     c->close_code = 0;
     c->error_emitted = 0;
@@ -391,6 +406,24 @@ void dc__conn_destroy(struct dc_client *c)
     dc__client_start_reap(c);
 }
 
+/* The server forgot our session while a call was live: the call is over for this device. */
+static void end_lost_call(struct dc_client *c)
+{
+    char cid[65], ccid[65];
+    dc_event ev;
+    snprintf(cid, sizeof cid, "%s", c->call_id);
+    snprintf(ccid, sizeof ccid, "%s", c->call_ccid);
+    c->call_live = 0;
+    memset(&ev, 0, sizeof ev);
+    ev.type = DC_EV_ENDED;
+    ev.call_id = cid;
+    ev.client_call_id = ccid[0] ? ccid : NULL;
+    ev.reason = "network_loss";
+    if (c->answered_ms && c->lost_ms > c->answered_ms)
+        ev.duration_ms = c->lost_ms - c->answered_ms;
+    dc__client_emit(c, &ev);
+}
+
 static void on_registered(struct dc_client *c, struct dc__sdk_msg *m)
 {
     json_t *r = m->root;
@@ -423,12 +456,6 @@ static void on_registered(struct dc_client *c, struct dc__sdk_msg *m)
             dc__client_emit(c, &ev);
         }
     } else {
-        if (c->call_live && had_session) {
-            char cid[65];
-            snprintf(cid, sizeof cid, "%s", c->call_id);
-            c->call_live = 0;
-            emit_ended(c, cid, c->call_ccid[0] ? c->call_ccid : NULL, "network_loss", NULL);
-        }
         /* The old session's place may never have reached the server; the server's
          * idempotency on client_call_id makes sending it again safe. */
         if (had_session && c->pend_text) {
@@ -437,6 +464,8 @@ static void on_registered(struct dc_client *c, struct dc__sdk_msg *m)
                 oq_push(c, out_new(t), 1);
         }
         dc__client_emit(c, &m->ev);
+        if (c->call_live && had_session)
+            end_lost_call(c);
     }
     c->reconnecting_emitted = 0;
     if (c->oq_head && c->wsi)
@@ -486,6 +515,7 @@ static void set_live(struct dc_client *c, const char *call_id, const char *ccid)
     if (!call_id)
         return;
     c->call_live = 1;
+    c->answered_ms = 0;
     snprintf(c->call_id, sizeof c->call_id, "%s", call_id);
     snprintf(c->call_ccid, sizeof c->call_ccid, "%s", ccid ? ccid : "");
 }
@@ -516,6 +546,10 @@ static void on_event_msg(struct dc_client *c, struct dc__sdk_msg *m)
         if (!c->call_live)
             set_live(c, ev->call_id, NULL);
         send_ringing(c, ev->call_id);
+        break;
+    case DC_EV_ANSWERED:
+        if (c->call_live && ev->call_id && strcmp(ev->call_id, c->call_id) == 0)
+            c->answered_ms = dc__now_ms();
         break;
     case DC_EV_ENDED:
         if (c->call_live && ev->call_id && strcmp(ev->call_id, c->call_id) == 0)
@@ -573,10 +607,19 @@ static void on_established(struct dc_client *c, struct lws *wsi)
 
 static int on_receive(struct dc_client *c, struct lws *wsi, const void *in, size_t len)
 {
-    if (!c->rx && !(c->rx = malloc(DC__SDK_MAX_MSG)))
-        return -1;
     if (c->rx_len + len > DC__SDK_MAX_MSG)
         c->rx_overflow = 1;
+    if (!c->rx_overflow && c->rx_len + len > c->rx_cap) {
+        /* Grow on demand: most messages are small, and an idle client should not hold 64 KiB. */
+        size_t cap = c->rx_cap ? c->rx_cap : RX_CHUNK;
+        while (cap < c->rx_len + len)
+            cap *= 2;
+        unsigned char *p = realloc(c->rx, cap);
+        if (!p)
+            return -1;
+        c->rx = p;
+        c->rx_cap = cap;
+    }
     if (!c->rx_overflow) {
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;

@@ -175,7 +175,7 @@ static int dc__ws_writeable(dc__conn *c, struct lws *wsi)
             lws_callback_on_writable(wsi);
         return 0;
     }
-    if (c->close_code) {
+    if (c->close_code && !c->close_sent) {
         /* lws_close_reason() + return -1 takes lws 4.1's "close_and_handled" path, which with the
          * libuv event lib (Debian builds it with _DEBUG) kills the socket before the close frame
          * goes out: the peer saw 1006. So write the close frame here; lws itself uses write type
@@ -188,7 +188,11 @@ static int dc__ws_writeable(dc__conn *c, struct lws *wsi)
         buf[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
         memcpy(buf + LWS_PRE + 2, c->close_reason, rl);
         lws_write(wsi, buf + LWS_PRE, 2 + rl, (enum lws_write_protocol)4);
-        return -1;
+        /* Do not close yet: a peer still sending would get a RST that can overtake the close
+         * frame. Its close reply (or 2 s) ends the connection; what it sends meanwhile is
+         * dropped. */
+        c->close_sent = 1;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 2);
     }
     return 0;
 }

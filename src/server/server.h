@@ -83,6 +83,7 @@ typedef struct dc__conn {
     size_t q_bytes;
     int close_code; /* nonzero: close after the queue drains */
     char close_reason[64];
+    int close_sent;
     /* rate limit (token bucket) */
     double tokens;
     int64_t tokens_ms;
