@@ -6,6 +6,10 @@
  * hands the request to the loop. Events are delivered on the loop's thread, one at a time, in
  * order. Strings in a dc_event are borrowed and valid only during the callback.
  *
+ * Host-loop mode: call dc_client_new on the loop's own thread (libuv's async handles require it),
+ * and keep the loop running after the last dc_client_unref: teardown closes handles
+ * asynchronously and is complete when the loop has no more of the client's handles.
+ *
  * Lifetime: dc_client_new returns a client holding one reference; dc_client_unref drops it and the
  * client is freed (connection closed, thread joined) when the last reference goes. Do not drop the
  * last reference from inside the event callback of that same client.

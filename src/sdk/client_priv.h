@@ -85,6 +85,7 @@ struct dc_client {
     char session_id[128];
     char *resume_secret;
     int64_t last_seq;
+    int64_t acked_seq; /* last seq acknowledged to the server */
 
     int call_live;
     char call_id[65];

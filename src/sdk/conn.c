@@ -437,6 +437,7 @@ static void on_registered(struct dc_client *c, struct dc__sdk_msg *m)
     } else {
         resumed = 0;
         c->last_seq = m->seq;
+        c->acked_seq = 0; /* a new session numbers from 1 again */
     }
     snprintf(c->session_id, sizeof c->session_id, "%s", sid ? sid : "");
     if (secret) {
@@ -564,6 +565,20 @@ static void on_event_msg(struct dc_client *c, struct dc__sdk_msg *m)
     dc__client_emit(c, ev);
 }
 
+/* Every 16 processed events, tell the server it may drop their replay copies. */
+static void maybe_ack(struct dc_client *c)
+{
+    char buf[64];
+    if (c->last_seq - c->acked_seq < 16)
+        return;
+    snprintf(buf, sizeof buf, "{\"type\":\"ack\",\"seq\":%lld}", (long long)c->last_seq);
+    char *t = strdup(buf);
+    if (!t)
+        return;
+    c->acked_seq = c->last_seq;
+    dc__conn_send(c, t);
+}
+
 static void handle_text(struct dc_client *c, const char *text, size_t len)
 {
     struct dc__sdk_msg m;
@@ -584,6 +599,7 @@ static void handle_text(struct dc_client *c, const char *text, size_t len)
         if (m.seq > 0)
             c->last_seq = m.seq;
         on_event_msg(c, &m);
+        maybe_ack(c);
     }
     free(copy);
     dc__sdk_msg_free(&m);

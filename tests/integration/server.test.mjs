@@ -95,3 +95,33 @@ itest('metrics count connections, sessions, calls by state and ended calls by re
   }
   assert.equal(rate, 0.1);
 });
+
+itest('ack drops replay copies: a resume from before the acked seq starts a new session', async (h) => {
+  const srv = await h.startServer();
+  const acct = await h.account(srv);
+  const u = await h.user(srv, acct, 'acker');
+  const a = await h.ws(srv, u.token, { name: 'a' });
+  await a.next('branding');
+  const reg = a.registered;
+  const bad = await a.request({ type: 'ack', seq: 99 }, 'error');
+  assert.equal(bad.code, 'invalid_field');
+  assert.equal(bad.field, 'seq');
+  a.send({ type: 'ack', seq: a.maxSeq() });
+  await sleep(100);
+  a.drop();
+  // Resuming from seq 1 needs events the server no longer holds.
+  const b = await h.ws(srv, null, { name: 'b' });
+  const r1 = await b.hello({ token: u.token, resume: { session_id: reg.session_id, secret: reg.resume_secret, last_seq: 1 } });
+  assert.equal(r1.resumed, false);
+  // A resume from the acked seq works (on the other session, still in its grace).
+  const c = await h.ws(srv, null, { name: 'c' });
+  const u2 = await h.user(srv, acct, 'acker2');
+  const d = await h.ws(srv, u2.token, { name: 'd' });
+  await d.next('branding');
+  const s2 = d.maxSeq();
+  d.send({ type: 'ack', seq: s2 });
+  await sleep(100);
+  d.drop();
+  const r2 = await c.hello({ token: u2.token, resume: { session_id: d.registered.session_id, secret: d.registered.resume_secret, last_seq: s2 } });
+  assert.equal(r2.resumed, true);
+});
