@@ -690,22 +690,23 @@ static dc__session *dc__other_party(dc__call *call, dc__session *s)
     return NULL;
 }
 
-void dc__call_party_detached(dc__session *s)
+/* Tells the other party of an answered call that s dropped or came back. */
+static void dc__call_tell_peer(dc__session *s, const char *event)
 {
     dc__call *call = s->call;
     dc__session *o = call ? dc__other_party(call, s) : NULL;
     if (o && !strcmp(call->rec.state, "ongoing"))
-        dc__session_event(o, "reconnecting",
-                          json_pack("{ss ss}", "call_id", call->rec.id, "who", "peer"));
+        dc__session_event(o, event, json_pack("{ss ss}", "call_id", call->rec.id, "who", "peer"));
+}
+
+void dc__call_party_detached(dc__session *s)
+{
+    dc__call_tell_peer(s, "reconnecting");
 }
 
 void dc__call_party_reattached(dc__session *s)
 {
-    dc__call *call = s->call;
-    dc__session *o = call ? dc__other_party(call, s) : NULL;
-    if (o && !strcmp(call->rec.state, "ongoing"))
-        dc__session_event(o, "reconnected",
-                          json_pack("{ss ss}", "call_id", call->rec.id, "who", "peer"));
+    dc__call_tell_peer(s, "reconnected");
 }
 
 void dc__call_leave(dc__session *s)
