@@ -57,13 +57,20 @@
     X(DC_EEVENTS, -44, "invalid_events", "must be an array of known webhook event names")          \
     X(DC_EINTERNAL, -45, "internal_error", "internal error")                                       \
     X(DC_ENOTALLOWED, -46, "method_not_allowed", "method not allowed on this path")                \
-    X(DC_EDEVICES, -47, "too_many_devices", "at most 16 devices per user are signed in at once")
+    X(DC_EDEVICES, -47, "too_many_devices", "at most 16 devices per user are signed in at once")   \
+    X(DC_EDTLS, -48, "dtls_failed", "the DTLS handshake failed")                                   \
+    X(DC_EFINGERPRINT, -49, "dtls_fingerprint_mismatch",                                           \
+      "the peer's certificate does not match the fingerprint in its SDP")                          \
+    X(DC_ESRTP, -50, "srtp_failed", "SRTP protection or authentication failed")                    \
+    X(DC_ESDP, -51, "invalid_sdp", "the SDP is malformed or lacks a required line")                \
+    X(DC_EPACKET, -52, "invalid_packet", "the packet is malformed")                                \
+    X(DC_EINTEGRITY, -53, "integrity_failed", "the message integrity check failed")
 
 typedef enum dc_err {
 #define DC__ERR_ENUM(name, val, code, text) name = val,
     DC_ERRORS(DC__ERR_ENUM)
 #undef DC__ERR_ENUM
-        DC_ERR_LAST_ = -48
+        DC_ERR_LAST_ = -54
 } dc_err;
 
 /* Human text: "invalid_cuid: must be 5-50 letters, ...". Never NULL. */
