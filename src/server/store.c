@@ -1,6 +1,7 @@
 /* The store's front: picks the backend from the URL, checks what does not depend on the backend
- * (list filters and cursors), dispatches through the backend's function table, and holds the
- * backend-neutral helpers (record JSON, frees). */
+ * (every call's arguments, list filters and cursors), dispatches through the backend's function
+ * table, and holds what is the same on every backend: sealing secrets, reading rows into records,
+ * the call_save transaction, record JSON and frees. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "dcall/errors.h"
@@ -108,6 +110,233 @@ json_t *dc__call_rec_json(const dc__call_rec *r)
     return o;
 }
 
+/* ---- rows and records shared by the backends ---------------------------------------------- */
+
+static void dc__row_copy(char *dst, size_t cap, const dc__store_row *row, int col)
+{
+    const char *v = row->text(row, col);
+    snprintf(dst, cap, "%s", v ? v : "");
+}
+
+static char *dc__row_dup(const dc__store_row *row, int col)
+{
+    const char *v = row->text(row, col);
+    return v ? strdup(v) : NULL;
+}
+
+static int dc__unseal(const unsigned char key[32], const char *v, char **out)
+{
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (dc__open(key, v, out) != 0) {
+        /* a wrong master key for this data dir, or a tampered row */
+        DC_ERROR(MOD, "a sealed secret does not open with this master key");
+        return DC_ESTORE;
+    }
+    return 0;
+}
+
+int dc__store_account_row(const unsigned char key[32], const dc__store_row *row, dc__account **out)
+{
+    dc__account *a = calloc(1, sizeof *a);
+    if (!a)
+        return DC_ENOMEM;
+    dc__row_copy(a->id, sizeof a->id, row, 0);
+    dc__row_copy(a->api_key, sizeof a->api_key, row, 1);
+    dc__row_copy(a->kid, sizeof a->kid, row, 2);
+    a->name = dc__row_dup(row, 3);
+    a->ring_timeout_s = (int)row->i64(row, 5);
+    a->dev_key_auth = (int)row->i64(row, 6);
+    a->webhook_url = dc__row_dup(row, 7);
+    const char *ev = row->text(row, 8);
+    a->webhook_events = ev ? json_loads(ev, 0, NULL) : NULL;
+    const char *br = row->text(row, 10);
+    a->branding = json_loads(br ? br : dc__store_default_branding, 0, NULL);
+    a->created_ms = row->i64(row, 11);
+    int rc = dc__unseal(key, row->text(row, 4), &a->api_secret);
+    if (!rc)
+        rc = dc__unseal(key, row->text(row, 9), &a->webhook_secret);
+    if (!rc && (!a->name || !a->api_secret || !a->branding))
+        rc = DC_ENOMEM;
+    if (!a->webhook_events)
+        a->webhook_events = json_array();
+    if (rc) {
+        dc__account_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+int dc__store_call_row(const dc__store_row *row, dc__call_rec **out)
+{
+    dc__call_rec *r = calloc(1, sizeof *r);
+    if (!r)
+        return DC_ENOMEM;
+    dc__row_copy(r->id, sizeof r->id, row, 0);
+    dc__row_copy(r->account_id, sizeof r->account_id, row, 1);
+    dc__row_copy(r->client_call_id, sizeof r->client_call_id, row, 2);
+    dc__row_copy(r->caller, sizeof r->caller, row, 3);
+    dc__row_copy(r->callee, sizeof r->callee, row, 4);
+    r->caller_name = dc__row_dup(row, 5);
+    r->context = dc__row_dup(row, 6);
+    r->remote_context = dc__row_dup(row, 7);
+    r->caller_image = dc__row_dup(row, 8);
+    r->callee_image = dc__row_dup(row, 9);
+    dc__row_copy(r->state, sizeof r->state, row, 10);
+    r->created_ms = row->i64(row, 11);
+    r->answered_ms = row->i64(row, 12);
+    r->ended_ms = row->i64(row, 13);
+    dc__row_copy(r->reason, sizeof r->reason, row, 14);
+    dc__row_copy(r->detail, sizeof r->detail, row, 15);
+    dc__row_copy(r->ended_by, sizeof r->ended_by, row, 16);
+    if (!r->context) {
+        dc__call_rec_free(r);
+        return DC_ENOMEM;
+    }
+    *out = r;
+    return 0;
+}
+
+int dc__store_outbox_item_row(const dc__store_row *row, dc__outbox_item *it)
+{
+    it->id = row->i64(row, 0);
+    dc__row_copy(it->account_id, sizeof it->account_id, row, 1);
+    dc__row_copy(it->kind, sizeof it->kind, row, 2);
+    it->url = dc__row_dup(row, 3);
+    it->body = dc__row_dup(row, 4);
+    it->attempts = (int)row->i64(row, 5);
+    it->next_ms = row->i64(row, 6);
+    it->created_ms = row->i64(row, 7);
+    return it->url && it->body ? 0 : DC_ENOMEM;
+}
+
+json_t *dc__store_outbox_log_row(const dc__store_row *row)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", json_integer(row->i64(row, 0)));
+    json_object_set_new(o, "url", json_string(row->text(row, 1)));
+    json_object_set_new(o, "event", dc__store_json_str(row->text(row, 2)));
+    json_object_set_new(o, "attempts", json_integer((int)row->i64(row, 3)));
+    json_object_set_new(o, "state", json_string(row->text(row, 4)));
+    json_object_set_new(o, "last_error", dc__store_json_str(row->text(row, 5)));
+    json_object_set_new(o, "http_status",
+                        row->is_null(row, 6) ? json_null() : json_integer((int)row->i64(row, 6)));
+    json_object_set_new(o, "created_at", dc__store_json_time(row->i64(row, 7)));
+    json_object_set_new(o, "delivered_at", dc__store_json_time(row->i64(row, 8)));
+    return o;
+}
+
+json_t *dc__store_missed_json(const char *call_id, const char *payload)
+{
+    json_t *p = json_loads(payload, 0, NULL);
+    if (!json_is_object(p)) {
+        json_decref(p);
+        p = json_object();
+    }
+    if (!json_object_get(p, "call_id"))
+        json_object_set_new(p, "call_id", json_string(call_id));
+    return p;
+}
+
+/* A new account with fresh ids and secret, and that secret sealed with key for its row. */
+static int dc__account_new(const unsigned char key[32], const char *name, dc__account **out,
+                           char **sealed)
+{
+    dc__account *a = calloc(1, sizeof *a);
+    if (!a)
+        return DC_ENOMEM;
+    int rc = dc__random_id(a->id, "acc_", 16);
+    if (!rc)
+        rc = dc__random_id(a->api_key, "key_", 24);
+    a->api_secret = malloc(3 + 40 + 1);
+    if (!rc)
+        rc = a->api_secret ? dc__random_id(a->api_secret, "sk_", 40) : DC_ENOMEM;
+    snprintf(a->kid, sizeof a->kid, "k1");
+    a->name = strdup(name);
+    a->webhook_events = json_array();
+    a->branding = json_loads(dc__store_default_branding, 0, NULL);
+    a->created_ms = dc__now_ms();
+    if (!rc && (!a->name || !a->webhook_events || !a->branding))
+        rc = DC_ENOMEM;
+    if (!rc)
+        rc = dc__seal(key, a->api_secret, sealed);
+    if (rc) {
+        dc__account_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+static int dc__account_cols_make(const unsigned char key[32], const dc__account *a,
+                                 dc__account_cols *c)
+{
+    int rc = 0;
+    memset(c, 0, sizeof *c);
+    if (a->api_secret)
+        rc = dc__seal(key, a->api_secret, &c->api_sealed);
+    if (!rc && a->webhook_secret)
+        rc = dc__seal(key, a->webhook_secret, &c->wh_sealed);
+    c->events = a->webhook_events ? json_dumps(a->webhook_events, JSON_COMPACT) : strdup("[]");
+    c->branding =
+        a->branding ? json_dumps(a->branding, JSON_COMPACT) : strdup(dc__store_default_branding);
+    if (!rc && (!c->events || !c->branding))
+        rc = DC_ENOMEM;
+    return rc;
+}
+
+static void dc__account_cols_free(dc__account_cols *c)
+{
+    free(c->api_sealed);
+    free(c->wh_sealed);
+    free(c->events);
+    free(c->branding);
+}
+
+/* make_item fills item_out with malloc'd url and body to have an item written (they are freed
+ * here); leaving url NULL writes none; a negative return aborts the whole recovery. */
+int dc__store_recover_item(dc__store *s, dc__call_rec *r, int64_t now_ms, const char *detail,
+                           dc__recover_cb make_item, void *ud)
+{
+    if (!make_item)
+        return 0;
+    snprintf(r->state, sizeof r->state, "ended");
+    snprintf(r->reason, sizeof r->reason, "failed");
+    snprintf(r->detail, sizeof r->detail, "%s", detail ? detail : "");
+    snprintf(r->ended_by, sizeof r->ended_by, "server");
+    r->ended_ms = now_ms;
+    dc__outbox_item it;
+    memset(&it, 0, sizeof it);
+    int rc = make_item(r, &it, ud);
+    if (rc >= 0 && it.url)
+        rc = s->ops->outbox_insert(s, r->account_id, &it);
+    free(it.url);
+    free(it.body);
+    return rc < 0 ? rc : 0;
+}
+
+int dc__store_call_save_tx(dc__store *s, const dc__call_rec *r, dc__outbox_item *items, size_t n)
+{
+    int rc = s->ops->begin(s);
+    if (rc)
+        return rc;
+    rc = s->ops->call_upsert(s, r);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = s->ops->outbox_insert(s, r->account_id, &items[i]);
+    if (!rc)
+        rc = s->ops->commit(s);
+    if (rc) {
+        s->ops->rollback(s);
+        for (size_t i = 0; i < n; i++)
+            items[i].id = 0;
+    }
+    return rc;
+}
+
 /* The cursor is base64url("created_ms:id") of the last row of the previous page. */
 char *dc__store_cursor_make(int64_t created_ms, const char *id)
 {
@@ -205,6 +434,17 @@ int dc__store_open(const char *url, const char *data_dir, const unsigned char ma
     return rc;
 }
 
+void dc__store_init(dc__store *s, const struct dc__store_ops *ops, const unsigned char key[32])
+{
+    s->ops = ops;
+    memcpy(s->key, key, sizeof s->key);
+}
+
+void dc__store_fini(dc__store *s)
+{
+    explicit_bzero(s->key, sizeof s->key);
+}
+
 void dc__store_close(dc__store *s)
 {
     if (s)
@@ -221,41 +461,71 @@ int dc__store_schema_version(dc__store *s, int *out)
     return out ? s->ops->schema_version(s, out) : DC_EINVAL;
 }
 
-/* ---- dispatch ----------------------------------------------------------------------------- */
+/* ---- dispatch: arguments are checked here, once for every backend ----------------------- */
 
 int dc__store_account_create(dc__store *s, const char *name, dc__account **out)
 {
-    return s->ops->account_create(s, name, out);
+    if (!name || !out)
+        return DC_EINVAL;
+    dc__account *a = NULL;
+    char *sealed = NULL;
+    int rc = dc__account_new(s->key, name, &a, &sealed);
+    if (!rc)
+        rc = s->ops->account_insert(s, a, sealed);
+    free(sealed);
+    if (rc) {
+        dc__account_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
 }
 
 int dc__store_account_get(dc__store *s, const char *id, dc__account **out)
 {
-    return s->ops->account_get(s, id, out);
+    if (!id || !out)
+        return DC_EINVAL;
+    return s->ops->account_fetch(s, 0, id, out);
 }
 
 int dc__store_account_by_key(dc__store *s, const char *api_key, dc__account **out)
 {
-    return s->ops->account_by_key(s, api_key, out);
+    if (!api_key || !out)
+        return DC_EINVAL;
+    return s->ops->account_fetch(s, 1, api_key, out);
 }
 
 int dc__store_account_update(dc__store *s, const dc__account *a)
 {
-    return s->ops->account_update(s, a);
+    if (!a || !a->name)
+        return DC_EINVAL;
+    dc__account_cols c;
+    int rc = dc__account_cols_make(s->key, a, &c);
+    if (!rc)
+        rc = s->ops->account_update(s, a, &c);
+    dc__account_cols_free(&c);
+    return rc;
 }
 
 int dc__store_call_save(dc__store *s, const dc__call_rec *r, dc__outbox_item *items, size_t n)
 {
+    if (!r || !r->id[0] || !r->account_id[0] || !r->context || (n && !items))
+        return DC_EINVAL;
     return s->ops->call_save(s, r, items, n);
 }
 
 int dc__store_call_find_client(dc__store *s, const char *account_id, const char *caller,
                                const char *client_call_id, int64_t since_ms, dc__call_rec **out)
 {
+    if (!account_id || !caller || !client_call_id || !*client_call_id || !out)
+        return DC_EINVAL;
     return s->ops->call_find_client(s, account_id, caller, client_call_id, since_ms, out);
 }
 
 int dc__store_call_load(dc__store *s, const char *account_id, const char *id, dc__call_rec **out)
 {
+    if (!account_id || !id || !out)
+        return DC_EINVAL;
     return s->ops->call_load(s, account_id, id, out);
 }
 
@@ -264,7 +534,7 @@ int dc__store_call_get(dc__store *s, const char *account_id, const char *id, jso
     dc__call_rec *r = NULL;
     if (!out)
         return DC_EINVAL;
-    int rc = s->ops->call_load(s, account_id, id, &r);
+    int rc = dc__store_call_load(s, account_id, id, &r);
     if (rc)
         return rc;
     *out = dc__call_rec_json(r);
@@ -290,7 +560,18 @@ int dc__store_calls_list(dc__store *s, const char *account_id, const dc__call_fi
             return DC_ECURSOR;
         q.cursor_id = cid;
     }
-    return s->ops->calls_list(s, account_id, &q, out_array, next_cursor);
+    json_t *arr = json_array();
+    if (!arr)
+        return DC_ENOMEM;
+    int rc = s->ops->calls_list(s, account_id, &q, arr, next_cursor);
+    if (rc) {
+        json_decref(arr);
+        free(*next_cursor);
+        *next_cursor = NULL;
+        return rc;
+    }
+    *out_array = arr;
+    return 0;
 }
 
 int dc__store_calls_close_open(dc__store *s, int64_t now_ms, const char *detail,
@@ -302,40 +583,58 @@ int dc__store_calls_close_open(dc__store *s, int64_t now_ms, const char *detail,
 int dc__store_stats_slots(dc__store *s, const char *account_id, int64_t from_ms, int64_t to_ms,
                           dc__stats_cb cb, void *ud)
 {
+    if (!account_id || !cb)
+        return DC_EINVAL;
     return s->ops->stats_slots(s, account_id, from_ms, to_ms, cb, ud);
 }
 
 int dc__store_missed_add(dc__store *s, const char *account_id, const char *cuid,
                          const char *call_id, const json_t *payload, int delivered)
 {
+    if (!account_id || !cuid || !call_id || !json_is_object(payload))
+        return DC_EINVAL;
     return s->ops->missed_add(s, account_id, cuid, call_id, payload, delivered);
 }
 
 int dc__store_missed_take(dc__store *s, const char *account_id, const char *cuid, json_t **out)
 {
+    if (!account_id || !cuid || !out)
+        return DC_EINVAL;
     return s->ops->missed_take(s, account_id, cuid, out);
 }
 
 int dc__store_missed_list(dc__store *s, const char *account_id, const char *cuid, int limit,
                           json_t **out)
 {
+    if (!account_id || !cuid || !out || limit < 1)
+        return DC_EINVAL;
     return s->ops->missed_list(s, account_id, cuid, limit, out);
 }
 
 int dc__store_revoke_set(dc__store *s, const char *account_id, const char *cuid, int64_t before_s)
 {
+    if (!account_id || !cuid)
+        return DC_EINVAL;
     return s->ops->revoke_set(s, account_id, cuid, before_s);
 }
 
 int dc__store_revoke_get(dc__store *s, const char *account_id, const char *cuid, int64_t *before_s)
 {
+    if (!account_id || !cuid || !before_s)
+        return DC_EINVAL;
     return s->ops->revoke_get(s, account_id, cuid, before_s);
 }
 
 int dc__store_outbox_due(dc__store *s, int64_t now_ms, size_t max, dc__outbox_item **items,
                          size_t *n)
 {
-    return s->ops->outbox_due(s, now_ms, max, items, n);
+    if (!items || !n)
+        return DC_EINVAL;
+    *items = NULL;
+    *n = 0;
+    if (max == 0)
+        return 0;
+    return s->ops->outbox_due(s, now_ms, max > 10000 ? 10000 : max, items, n);
 }
 
 int dc__store_outbox_done(dc__store *s, int64_t id, int64_t now_ms, int http_status)
@@ -356,10 +655,12 @@ int dc__store_outbox_fail(dc__store *s, int64_t id, const char *error)
 
 int dc__store_outbox_depth(dc__store *s, int64_t *n)
 {
-    return s->ops->outbox_depth(s, n);
+    return n ? s->ops->outbox_depth(s, n) : DC_EINVAL;
 }
 
 int dc__store_outbox_log(dc__store *s, const char *account_id, int limit, json_t **out)
 {
+    if (!account_id || !out || limit < 1)
+        return DC_EINVAL;
     return s->ops->outbox_log(s, account_id, limit, out);
 }

@@ -49,6 +49,9 @@ typedef struct dc__call_rec {
     char reason[16];     /* "" until ended */
     char detail[40];     /* "" when none */
     char ended_by[51];   /* cuid, "api", "server" or "" */
+    /* Voice quality summary over the call's quality reports (both parties); q_samples 0: none. */
+    int q_samples;
+    double mos_avg, mos_min, loss_pct, rtt_ms, jitter_ms;
 } dc__call_rec;
 
 /* A side effect to deliver later (a webhook), written in the same transaction as the call

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "dcall/errors.h"
@@ -80,17 +79,6 @@ static const char *const dc__migrations[] = {
 };
 #define DC__N_MIGRATIONS ((int)(sizeof dc__migrations / sizeof dc__migrations[0]))
 
-#define ACC_COLS                                                                                   \
-    "id, api_key, kid, name, api_secret_sealed, ring_timeout_s, dev_key_auth, "                    \
-    "webhook_url,"                                                                                 \
-    " webhook_events, webhook_secret_sealed, branding, created_ms"
-#define CALL_COLS                                                                                  \
-    "id, account_id, client_call_id, caller, callee, caller_name, context, "                       \
-    "remote_context,"                                                                              \
-    " caller_image, callee_image, state, created_ms, answered_ms, ended_ms, "                      \
-    "reason, detail,"                                                                              \
-    " ended_by"
-
 enum dc__st {
     ST_ACC_INSERT,
     ST_ACC_GET,
@@ -119,15 +107,15 @@ enum dc__st {
 
 static const char *const dc__sql[ST__COUNT] = {
     [ST_ACC_INSERT] =
-        "INSERT INTO accounts (" ACC_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-    [ST_ACC_GET] = "SELECT " ACC_COLS " FROM accounts WHERE id = $1",
-    [ST_ACC_BY_KEY] = "SELECT " ACC_COLS " FROM accounts WHERE api_key = $1",
+        "INSERT INTO accounts (" DC__ACC_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+    [ST_ACC_GET] = "SELECT " DC__ACC_COLS " FROM accounts WHERE id = $1",
+    [ST_ACC_BY_KEY] = "SELECT " DC__ACC_COLS " FROM accounts WHERE api_key = $1",
     [ST_ACC_UPDATE] = "UPDATE accounts SET name = $2, ring_timeout_s = $3, dev_key_auth = $4,"
                       " webhook_url = $5, webhook_events = $6, webhook_secret_sealed = $7,"
                       " branding = $8, api_secret_sealed = coalesce($9, api_secret_sealed),"
                       " kid = $10 WHERE id = $1",
     [ST_CALL_UPSERT] =
-        "INSERT INTO calls (" CALL_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,"
+        "INSERT INTO calls (" DC__CALL_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,"
         "$14,$15,$16,$17) ON CONFLICT (id) DO UPDATE SET client_call_id = "
         "excluded.client_call_id,"
         " caller = excluded.caller, callee = excluded.callee, caller_name = "
@@ -140,10 +128,11 @@ static const char *const dc__sql[ST__COUNT] = {
         " reason = excluded.reason, detail = excluded.detail, ended_by = "
         "excluded.ended_by"
         " WHERE calls.account_id = excluded.account_id",
-    [ST_CALL_FIND_CLIENT] = "SELECT " CALL_COLS " FROM calls WHERE account_id = $1 AND caller = $2"
-                            " AND client_call_id = $3 AND created_ms >= $4",
-    [ST_CALL_LOAD] = "SELECT " CALL_COLS " FROM calls WHERE account_id = $1 AND id = $2",
-    [ST_CALL_OPEN] = "SELECT " CALL_COLS " FROM calls WHERE state <> 'ended' ORDER BY id"
+    [ST_CALL_FIND_CLIENT] =
+        "SELECT " DC__CALL_COLS " FROM calls WHERE account_id = $1 AND caller = $2"
+        " AND client_call_id = $3 AND created_ms >= $4",
+    [ST_CALL_LOAD] = "SELECT " DC__CALL_COLS " FROM calls WHERE account_id = $1 AND id = $2",
+    [ST_CALL_OPEN] = "SELECT " DC__CALL_COLS " FROM calls WHERE state <> 'ended' ORDER BY id"
                      " FOR UPDATE",
     [ST_CALL_CLOSE] = "UPDATE calls SET state = 'ended', reason = 'failed', detail = $3,"
                       " ended_ms = $4, ended_by = 'server' WHERE account_id = $1 AND id = $2",
@@ -185,15 +174,13 @@ static const char *const dc__sql[ST__COUNT] = {
                         " WHERE id = $1 AND state = 'pending'",
     [ST_OUTBOX_FAIL] = "UPDATE outbox SET state = 'failed', last_error = $2 WHERE id = $1",
     [ST_OUTBOX_DEPTH] = "SELECT count(*) FROM outbox WHERE state = 'pending'",
-    [ST_OUTBOX_LOG] = "SELECT id, url, event, attempts, state, last_error, http_status,"
-                      " created_ms, delivered_ms FROM outbox WHERE account_id = $1"
+    [ST_OUTBOX_LOG] = "SELECT " DC__OUTBOX_LOG_COLS " FROM outbox WHERE account_id = $1"
                       " ORDER BY id DESC LIMIT $2",
 };
 
 typedef struct dc__pg {
     dc__store base; /* first: the handle store.c dispatches on */
     PGconn *conn;
-    unsigned char key[DC__MASTER_KEY_LEN];
     int in_tx;
     unsigned char prepared[ST__COUNT];
 } dc__pg;
@@ -313,8 +300,9 @@ static int dc__simple(dc__pg *s, const char *sql)
     return rc;
 }
 
-static int dc__begin(dc__pg *s)
+static int pg_begin(dc__store *base)
 {
+    dc__pg *s = (dc__pg *)base;
     int rc = dc__ready(s);
     if (!rc)
         rc = dc__simple(s, "BEGIN");
@@ -323,18 +311,20 @@ static int dc__begin(dc__pg *s)
     return rc;
 }
 
-static void dc__rollback(dc__pg *s)
+static void pg_rollback(dc__store *base)
 {
+    dc__pg *s = (dc__pg *)base;
     if (s->in_tx && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
         dc__simple(s, "ROLLBACK");
     s->in_tx = 0;
 }
 
-static int dc__commit(dc__pg *s)
+static int pg_commit(dc__store *base)
 {
+    dc__pg *s = (dc__pg *)base;
     int rc = dc__simple(s, "COMMIT");
     if (rc)
-        dc__rollback(s);
+        pg_rollback(&s->base);
     s->in_tx = 0;
     return rc;
 }
@@ -349,16 +339,49 @@ static int64_t dc__int(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-static char *dc__dup(const PGresult *r, int row, int col)
+static const char *dc__row_text(const dc__store_row *row, int col)
 {
-    const char *v = dc__v(r, row, col);
-    return v ? strdup(v) : NULL;
+    return dc__v(row->res, row->i, col);
 }
 
-static void dc__copy(char *dst, size_t cap, const PGresult *r, int row, int col)
+static int64_t dc__row_i64(const dc__store_row *row, int col)
 {
-    const char *v = dc__v(r, row, col);
-    snprintf(dst, cap, "%s", v ? v : "");
+    return dc__int(row->res, row->i, col);
+}
+
+static int dc__row_null(const dc__store_row *row, int col)
+{
+    return PQgetisnull(row->res, row->i, col);
+}
+
+/* Row i of res, for the shared row readers in store.c. */
+static dc__store_row dc__row(PGresult *res, int i)
+{
+    return (dc__store_row){dc__row_text, dc__row_i64, dc__row_null, res, i};
+}
+
+/* Runs statement i and keeps its result when it has a row: DC_ENOTFOUND when it has none. */
+static int dc__q_first(dc__pg *s, enum dc__st i, int n, const char *const *params, PGresult **out)
+{
+    int rc = dc__q(s, i, n, params, out);
+    if (!rc && PQntuples(*out) == 0) {
+        PQclear(*out);
+        *out = NULL;
+        rc = DC_ENOTFOUND;
+    }
+    return rc;
+}
+
+/* Runs statement i for one number: row 0's first column, 0 when there is no row. */
+static int dc__q_int(dc__pg *s, enum dc__st i, int n, const char *const *params, int64_t *out)
+{
+    PGresult *res = NULL;
+    int rc = dc__q(s, i, n, params, &res);
+    if (rc)
+        return rc;
+    *out = PQntuples(res) ? dc__int(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
 }
 
 /* ---- open, close, schema
@@ -411,13 +434,13 @@ static int dc__migrate_step(dc__pg *s, int *done)
 static int dc__migrate(dc__pg *s)
 {
     for (int done = 0; !done;) {
-        int rc = dc__begin(s);
+        int rc = pg_begin(&s->base);
         if (!rc)
             rc = dc__migrate_step(s, &done);
         if (!rc)
-            rc = dc__commit(s);
+            rc = pg_commit(&s->base);
         if (rc) {
-            dc__rollback(s);
+            pg_rollback(&s->base);
             return rc;
         }
     }
@@ -428,7 +451,7 @@ static void pg_close(dc__store *base)
 {
     dc__pg *s = (dc__pg *)base;
     PQfinish(s->conn);
-    explicit_bzero(s->key, sizeof s->key);
+    dc__store_fini(&s->base);
     free(s);
 }
 
@@ -455,208 +478,58 @@ static int pg_backup(dc__store *base, const char *dest_path)
  * -----------------------------------------------------------------------------
  */
 
-static int dc__unseal(dc__pg *s, const char *v, char **out)
+static int pg_account_fetch(dc__store *base, int by_key, const char *v, dc__account **out)
 {
-    *out = NULL;
-    if (!v)
-        return 0;
-    if (dc__open(s->key, v, out) != 0) {
-        /* a wrong master key for this data dir, or a tampered row */
-        DC_ERROR(MOD, "a sealed secret does not open with this master key");
-        return DC_ESTORE;
-    }
-    return 0;
-}
-
-/* Reads row 0 of a result selected with ACC_COLS. */
-static int dc__account_row(dc__pg *s, const PGresult *res, dc__account **out)
-{
-    dc__account *a = calloc(1, sizeof *a);
-    if (!a)
-        return DC_ENOMEM;
-    dc__copy(a->id, sizeof a->id, res, 0, 0);
-    dc__copy(a->api_key, sizeof a->api_key, res, 0, 1);
-    dc__copy(a->kid, sizeof a->kid, res, 0, 2);
-    a->name = dc__dup(res, 0, 3);
-    a->ring_timeout_s = (int)dc__int(res, 0, 5);
-    a->dev_key_auth = (int)dc__int(res, 0, 6);
-    a->webhook_url = dc__dup(res, 0, 7);
-    const char *ev = dc__v(res, 0, 8);
-    a->webhook_events = ev ? json_loads(ev, 0, NULL) : NULL;
-    const char *br = dc__v(res, 0, 10);
-    a->branding = json_loads(br ? br : dc__store_default_branding, 0, NULL);
-    a->created_ms = dc__int(res, 0, 11);
-    int rc = dc__unseal(s, dc__v(res, 0, 4), &a->api_secret);
-    if (!rc)
-        rc = dc__unseal(s, dc__v(res, 0, 9), &a->webhook_secret);
-    if (!rc && (!a->name || !a->api_secret || !a->branding))
-        rc = DC_ENOMEM;
-    if (!a->webhook_events)
-        a->webhook_events = json_array();
-    if (rc) {
-        dc__account_free(a);
-        return rc;
-    }
-    *out = a;
-    return 0;
-}
-
-static int dc__account_fetch(dc__pg *s, enum dc__st which, const char *v, dc__account **out)
-{
+    dc__pg *s = (dc__pg *)base;
+    enum dc__st which = by_key ? ST_ACC_BY_KEY : ST_ACC_GET;
     PGresult *res = NULL;
-    if (!v || !out)
-        return DC_EINVAL;
     const char *p[] = {v};
-    int rc = dc__q(s, which, 1, p, &res);
+    int rc = dc__q_first(s, which, 1, p, &res);
     if (rc)
         return rc;
-    rc = PQntuples(res) ? dc__account_row(s, res, out) : DC_ENOTFOUND;
+    dc__store_row row = dc__row(res, 0);
+    rc = dc__store_account_row(s->base.key, &row, out);
     PQclear(res);
     return rc;
 }
 
-static int pg_account_get(dc__store *base, const char *id, dc__account **out)
+static int pg_account_insert(dc__store *base, const dc__account *a, const char *sealed)
 {
-    return dc__account_fetch((dc__pg *)base, ST_ACC_GET, id, out);
-}
-
-static int pg_account_by_key(dc__store *base, const char *api_key, dc__account **out)
-{
-    return dc__account_fetch((dc__pg *)base, ST_ACC_BY_KEY, api_key, out);
-}
-
-static int dc__account_new(const char *name, dc__account **out)
-{
-    dc__account *a = calloc(1, sizeof *a);
-    if (!a)
-        return DC_ENOMEM;
-    int rc = dc__random_id(a->id, "acc_", 16);
-    if (!rc)
-        rc = dc__random_id(a->api_key, "key_", 24);
-    a->api_secret = malloc(3 + 40 + 1);
-    if (!rc)
-        rc = a->api_secret ? dc__random_id(a->api_secret, "sk_", 40) : DC_ENOMEM;
-    snprintf(a->kid, sizeof a->kid, "k1");
-    a->name = strdup(name);
-    a->webhook_events = json_array();
-    a->branding = json_loads(dc__store_default_branding, 0, NULL);
-    a->created_ms = dc__now_ms();
-    if (!rc && (!a->name || !a->webhook_events || !a->branding))
-        rc = DC_ENOMEM;
-    if (rc) {
-        dc__account_free(a);
-        return rc;
-    }
-    *out = a;
-    return 0;
-}
-
-static int pg_account_create(dc__store *base, const char *name, dc__account **out)
-{
-    dc__pg *s = (dc__pg *)base;
-    if (!name || !out)
-        return DC_EINVAL;
-    dc__account *a = NULL;
-    char *sealed = NULL;
     dc__num created;
-    int rc = dc__account_new(name, &a);
-    if (!rc)
-        rc = dc__seal(s->key, a->api_secret, &sealed);
-    if (!rc) {
-        const char *p[] = {a->id,
-                           a->api_key,
-                           a->kid,
-                           a->name,
-                           sealed,
-                           "0",
-                           "0",
-                           NULL,
-                           "[]",
-                           NULL,
-                           dc__store_default_branding,
-                           dc__i64(created, a->created_ms)};
-        rc = dc__q(s, ST_ACC_INSERT, 12, p, NULL);
-    }
-    free(sealed);
-    if (rc) {
-        dc__account_free(a);
-        return rc;
-    }
-    *out = a;
-    return 0;
+    const char *p[] = {a->id,
+                       a->api_key,
+                       a->kid,
+                       a->name,
+                       sealed,
+                       "0",
+                       "0",
+                       NULL,
+                       "[]",
+                       NULL,
+                       dc__store_default_branding,
+                       dc__i64(created, a->created_ms)};
+    return dc__q((dc__pg *)base, ST_ACC_INSERT, 12, p, NULL);
 }
 
-static int pg_account_update(dc__store *base, const dc__account *a)
+static int pg_account_update(dc__store *base, const dc__account *a, const dc__account_cols *c)
 {
-    dc__pg *s = (dc__pg *)base;
-    if (!a || !a->name)
-        return DC_EINVAL;
-    char *api_sealed = NULL, *wh_sealed = NULL, *events = NULL, *branding = NULL;
     dc__num ring, dev;
-    int rc = 0;
-    if (a->api_secret)
-        rc = dc__seal(s->key, a->api_secret, &api_sealed);
-    if (!rc && a->webhook_secret)
-        rc = dc__seal(s->key, a->webhook_secret, &wh_sealed);
-    events = a->webhook_events ? json_dumps(a->webhook_events, JSON_COMPACT) : strdup("[]");
-    branding =
-        a->branding ? json_dumps(a->branding, JSON_COMPACT) : strdup(dc__store_default_branding);
-    if (!rc && (!events || !branding))
-        rc = DC_ENOMEM;
-    if (!rc) {
-        const char *p[] = {a->id,
-                           a->name,
-                           dc__i64(ring, a->ring_timeout_s),
-                           dc__i64(dev, a->dev_key_auth ? 1 : 0),
-                           dc__opt(a->webhook_url),
-                           events,
-                           wh_sealed,
-                           branding,
-                           api_sealed,
-                           a->kid[0] ? a->kid : "k1"};
-        rc = dc__q_changed(s, ST_ACC_UPDATE, 10, p);
-    }
-    free(api_sealed);
-    free(wh_sealed);
-    free(events);
-    free(branding);
-    return rc;
+    const char *p[] = {a->id,
+                       a->name,
+                       dc__i64(ring, a->ring_timeout_s),
+                       dc__i64(dev, a->dev_key_auth ? 1 : 0),
+                       dc__opt(a->webhook_url),
+                       c->events,
+                       c->wh_sealed,
+                       c->branding,
+                       c->api_sealed,
+                       a->kid[0] ? a->kid : "k1"};
+    return dc__q_changed((dc__pg *)base, ST_ACC_UPDATE, 10, p);
 }
 
 /* ---- calls
  * --------------------------------------------------------------------------------
  */
-
-/* Reads row i of a result selected with CALL_COLS. */
-static int dc__call_row(const PGresult *res, int i, dc__call_rec **out)
-{
-    dc__call_rec *r = calloc(1, sizeof *r);
-    if (!r)
-        return DC_ENOMEM;
-    dc__copy(r->id, sizeof r->id, res, i, 0);
-    dc__copy(r->account_id, sizeof r->account_id, res, i, 1);
-    dc__copy(r->client_call_id, sizeof r->client_call_id, res, i, 2);
-    dc__copy(r->caller, sizeof r->caller, res, i, 3);
-    dc__copy(r->callee, sizeof r->callee, res, i, 4);
-    r->caller_name = dc__dup(res, i, 5);
-    r->context = dc__dup(res, i, 6);
-    r->remote_context = dc__dup(res, i, 7);
-    r->caller_image = dc__dup(res, i, 8);
-    r->callee_image = dc__dup(res, i, 9);
-    dc__copy(r->state, sizeof r->state, res, i, 10);
-    r->created_ms = dc__int(res, i, 11);
-    r->answered_ms = dc__int(res, i, 12);
-    r->ended_ms = dc__int(res, i, 13);
-    dc__copy(r->reason, sizeof r->reason, res, i, 14);
-    dc__copy(r->detail, sizeof r->detail, res, i, 15);
-    dc__copy(r->ended_by, sizeof r->ended_by, res, i, 16);
-    if (!r->context) {
-        dc__call_rec_free(r);
-        return DC_ENOMEM;
-    }
-    *out = r;
-    return 0;
-}
 
 /* The webhook's event name for the delivery log: the body's "type", when it is
  * JSON. */
@@ -669,8 +542,9 @@ static char *dc__event_of(const char *body)
     return ev;
 }
 
-static int dc__outbox_insert(dc__pg *s, const char *account_id, dc__outbox_item *it)
+static int pg_outbox_insert(dc__store *base, const char *account_id, dc__outbox_item *it)
 {
+    dc__pg *s = (dc__pg *)base;
     if (!it->url || !it->body)
         return DC_EINVAL;
     int64_t now = dc__now_ms();
@@ -694,8 +568,9 @@ static int dc__outbox_insert(dc__pg *s, const char *account_id, dc__outbox_item 
     return rc;
 }
 
-static int dc__call_upsert(dc__pg *s, const dc__call_rec *r)
+static int pg_call_upsert(dc__store *base, const dc__call_rec *r)
 {
+    dc__pg *s = (dc__pg *)base;
     dc__num created, answered, ended;
     /* NULL, not "", so calls without a client id never collide in the unique
      * index */
@@ -724,36 +599,21 @@ static int dc__call_upsert(dc__pg *s, const dc__call_rec *r)
 
 static int pg_call_save(dc__store *base, const dc__call_rec *r, dc__outbox_item *items, size_t n)
 {
-    dc__pg *s = (dc__pg *)base;
-    if (!r || !r->id[0] || !r->account_id[0] || !r->context || (n && !items))
-        return DC_EINVAL;
     /* a lone upsert is atomic by itself: one round trip on the hot path */
     if (n == 0)
-        return dc__call_upsert(s, r);
-    int rc = dc__begin(s);
-    if (rc)
-        return rc;
-    rc = dc__call_upsert(s, r);
-    for (size_t i = 0; !rc && i < n; i++)
-        rc = dc__outbox_insert(s, r->account_id, &items[i]);
-    if (!rc)
-        rc = dc__commit(s);
-    if (rc) {
-        dc__rollback(s);
-        for (size_t i = 0; i < n; i++)
-            items[i].id = 0;
-    }
-    return rc;
+        return pg_call_upsert(base, r);
+    return dc__store_call_save_tx(base, r, items, n);
 }
 
 static int dc__call_fetch(dc__pg *s, enum dc__st which, int n, const char *const *p,
                           dc__call_rec **out)
 {
     PGresult *res = NULL;
-    int rc = dc__q(s, which, n, p, &res);
+    int rc = dc__q_first(s, which, n, p, &res);
     if (rc)
         return rc;
-    rc = PQntuples(res) ? dc__call_row(res, 0, out) : DC_ENOTFOUND;
+    dc__store_row row = dc__row(res, 0);
+    rc = dc__store_call_row(&row, out);
     PQclear(res);
     return rc;
 }
@@ -761,8 +621,6 @@ static int dc__call_fetch(dc__pg *s, enum dc__st which, int n, const char *const
 static int pg_call_find_client(dc__store *base, const char *account_id, const char *caller,
                                const char *client_call_id, int64_t since_ms, dc__call_rec **out)
 {
-    if (!account_id || !caller || !client_call_id || !*client_call_id || !out)
-        return DC_EINVAL;
     dc__num since;
     const char *p[] = {account_id, caller, client_call_id, dc__i64(since, since_ms)};
     return dc__call_fetch((dc__pg *)base, ST_CALL_FIND_CLIENT, 4, p, out);
@@ -770,8 +628,6 @@ static int pg_call_find_client(dc__store *base, const char *account_id, const ch
 
 static int pg_call_load(dc__store *base, const char *account_id, const char *id, dc__call_rec **out)
 {
-    if (!account_id || !id || !out)
-        return DC_EINVAL;
     const char *p[] = {account_id, id};
     return dc__call_fetch((dc__pg *)base, ST_CALL_LOAD, 2, p, out);
 }
@@ -805,7 +661,7 @@ static void dc__list_sql(char *sql, size_t cap, const char *account_id, const dc
 {
     const dc__call_filter *f = q->f;
     size_t len =
-        (size_t)snprintf(sql, cap, "SELECT " CALL_COLS " FROM calls WHERE account_id = $%d",
+        (size_t)snprintf(sql, cap, "SELECT " DC__CALL_COLS " FROM calls WHERE account_id = $%d",
                          dc__lp_add(lp, account_id));
 #define DC__APPEND(...) len += (size_t)snprintf(sql + len, len < cap ? cap - len : 0, __VA_ARGS__)
     if (f->from_ms)
@@ -829,12 +685,13 @@ static void dc__list_sql(char *sql, size_t cap, const char *account_id, const dc
 #undef DC__APPEND
 }
 
-static int dc__list_rows(const PGresult *res, int limit, json_t *arr, char **next)
+static int dc__list_rows(PGresult *res, int limit, json_t *arr, char **next)
 {
     int rows = PQntuples(res);
     for (int i = 0; i < rows && i < limit; i++) {
         dc__call_rec *rec = NULL;
-        if (dc__call_row(res, i, &rec) != 0)
+        dc__store_row row = dc__row(res, i);
+        if (dc__store_call_row(&row, &rec) != 0)
             return DC_ENOMEM;
         json_array_append_new(arr, dc__call_rec_json(rec));
         /* one row past the page: there is a next page, starting after the last one
@@ -852,7 +709,7 @@ static int dc__list_rows(const PGresult *res, int limit, json_t *arr, char **nex
 }
 
 static int pg_calls_list(dc__store *base, const char *account_id, const dc__call_query *q,
-                         json_t **out_array, char **next_cursor)
+                         json_t *arr, char **next_cursor)
 {
     dc__pg *s = (dc__pg *)base;
     char sql[1024];
@@ -867,47 +724,22 @@ static int pg_calls_list(dc__store *base, const char *account_id, const dc__call
         PQclear(res);
         return rc;
     }
-    json_t *arr = json_array();
-    rc = arr ? dc__list_rows(res, q->f->limit, arr, next_cursor) : DC_ENOMEM;
+    rc = dc__list_rows(res, q->f->limit, arr, next_cursor);
     PQclear(res);
-    if (rc) {
-        json_decref(arr);
-        free(*next_cursor);
-        *next_cursor = NULL;
-        return rc;
-    }
-    *out_array = arr;
-    return 0;
+    return rc;
 }
 
 /* ---- recovery
  * -----------------------------------------------------------------------------
  */
 
-/* make_item fills item_out with malloc'd url and body to have an item written
- * (they are freed here); leaving url NULL writes none; a negative return aborts
- * the whole recovery. */
 static int dc__close_one(dc__pg *s, dc__call_rec *r, int64_t now_ms, const char *detail,
                          dc__recover_cb make_item, void *ud)
 {
     dc__num now;
     const char *p[] = {r->account_id, r->id, detail ? detail : "", dc__i64(now, now_ms)};
     int rc = dc__q(s, ST_CALL_CLOSE, 4, p, NULL);
-    if (rc || !make_item)
-        return rc;
-    snprintf(r->state, sizeof r->state, "ended");
-    snprintf(r->reason, sizeof r->reason, "failed");
-    snprintf(r->detail, sizeof r->detail, "%s", detail ? detail : "");
-    snprintf(r->ended_by, sizeof r->ended_by, "server");
-    r->ended_ms = now_ms;
-    dc__outbox_item it;
-    memset(&it, 0, sizeof it);
-    rc = make_item(r, &it, ud);
-    if (rc >= 0 && it.url)
-        rc = dc__outbox_insert(s, r->account_id, &it);
-    free(it.url);
-    free(it.body);
-    return rc < 0 ? rc : 0;
+    return rc ? rc : dc__store_recover_item(&s->base, r, now_ms, detail, make_item, ud);
 }
 
 /* The open calls are locked (FOR UPDATE) for the length of the transaction. */
@@ -916,23 +748,24 @@ static int pg_calls_close_open(dc__store *base, int64_t now_ms, const char *deta
 {
     dc__pg *s = (dc__pg *)base;
     PGresult *res = NULL;
-    int n = 0, rc = dc__begin(s);
+    int n = 0, rc = pg_begin(&s->base);
     if (!rc)
         rc = dc__q(s, ST_CALL_OPEN, 0, NULL, &res);
     if (!rc)
         n = PQntuples(res);
     for (int i = 0; !rc && i < n; i++) {
         dc__call_rec *r = NULL;
-        rc = dc__call_row(res, i, &r);
+        dc__store_row row = dc__row(res, i);
+        rc = dc__store_call_row(&row, &r);
         if (!rc)
             rc = dc__close_one(s, r, now_ms, detail, make_item, ud);
         dc__call_rec_free(r);
     }
     PQclear(res);
     if (!rc)
-        rc = dc__commit(s);
+        rc = pg_commit(&s->base);
     else
-        dc__rollback(s);
+        pg_rollback(&s->base);
     if (n_closed)
         *n_closed = rc ? 0 : n;
     return rc;
@@ -946,8 +779,6 @@ static int pg_stats_slots(dc__store *base, const char *account_id, int64_t from_
                           dc__stats_cb cb, void *ud)
 {
     dc__pg *s = (dc__pg *)base;
-    if (!account_id || !cb)
-        return DC_EINVAL;
     dc__num from, to;
     const char *p[] = {account_id, dc__i64(from, from_ms), dc__i64(to, to_ms)};
     PGresult *res = NULL;
@@ -967,8 +798,6 @@ static int pg_missed_add(dc__store *base, const char *account_id, const char *cu
                          const char *call_id, const json_t *payload, int delivered)
 {
     dc__pg *s = (dc__pg *)base;
-    if (!account_id || !cuid || !call_id || !json_is_object(payload))
-        return DC_EINVAL;
     char *text = json_dumps(payload, JSON_COMPACT);
     if (!text)
         return DC_ENOMEM;
@@ -986,16 +815,9 @@ static int dc__missed_rows(const PGresult *res, json_t **out)
     json_t *arr = json_array();
     if (!arr)
         return DC_ENOMEM;
-    for (int i = 0; i < PQntuples(res); i++) {
-        json_t *p = json_loads(PQgetvalue(res, i, 2), 0, NULL);
-        if (!json_is_object(p)) {
-            json_decref(p);
-            p = json_object();
-        }
-        if (!json_object_get(p, "call_id"))
-            json_object_set_new(p, "call_id", json_string(PQgetvalue(res, i, 1)));
-        json_array_append_new(arr, p);
-    }
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(arr,
+                              dc__store_missed_json(PQgetvalue(res, i, 1), PQgetvalue(res, i, 2)));
     *out = arr;
     return 0;
 }
@@ -1014,8 +836,6 @@ static int dc__missed_query(dc__pg *s, enum dc__st which, int n, const char *con
 
 static int pg_missed_take(dc__store *base, const char *account_id, const char *cuid, json_t **out)
 {
-    if (!account_id || !cuid || !out)
-        return DC_EINVAL;
     const char *p[] = {account_id, cuid};
     return dc__missed_query((dc__pg *)base, ST_MISSED_TAKE, 2, p, out);
 }
@@ -1023,8 +843,6 @@ static int pg_missed_take(dc__store *base, const char *account_id, const char *c
 static int pg_missed_list(dc__store *base, const char *account_id, const char *cuid, int limit,
                           json_t **out)
 {
-    if (!account_id || !cuid || !out || limit < 1)
-        return DC_EINVAL;
     dc__num lim;
     const char *p[] = {account_id, cuid, dc__i64(lim, limit)};
     return dc__missed_query((dc__pg *)base, ST_MISSED_LIST, 3, p, out);
@@ -1036,8 +854,6 @@ static int pg_missed_list(dc__store *base, const char *account_id, const char *c
 static int pg_revoke_set(dc__store *base, const char *account_id, const char *cuid,
                          int64_t before_s)
 {
-    if (!account_id || !cuid)
-        return DC_EINVAL;
     dc__num b;
     const char *p[] = {account_id, cuid, dc__i64(b, before_s)};
     return dc__q((dc__pg *)base, ST_REVOKE_SET, 3, p, NULL);
@@ -1046,34 +862,13 @@ static int pg_revoke_set(dc__store *base, const char *account_id, const char *cu
 static int pg_revoke_get(dc__store *base, const char *account_id, const char *cuid,
                          int64_t *before_s)
 {
-    if (!account_id || !cuid || !before_s)
-        return DC_EINVAL;
     const char *p[] = {account_id, cuid};
-    PGresult *res = NULL;
-    int rc = dc__q((dc__pg *)base, ST_REVOKE_GET, 2, p, &res);
-    if (rc)
-        return rc;
-    *before_s = PQntuples(res) ? dc__int(res, 0, 0) : 0;
-    PQclear(res);
-    return 0;
+    return dc__q_int((dc__pg *)base, ST_REVOKE_GET, 2, p, before_s);
 }
 
 /* ---- outbox
  * -------------------------------------------------------------------------------
  */
-
-static int dc__outbox_item_row(const PGresult *res, int i, dc__outbox_item *it)
-{
-    it->id = dc__int(res, i, 0);
-    dc__copy(it->account_id, sizeof it->account_id, res, i, 1);
-    dc__copy(it->kind, sizeof it->kind, res, i, 2);
-    it->url = dc__dup(res, i, 3);
-    it->body = dc__dup(res, i, 4);
-    it->attempts = (int)dc__int(res, i, 5);
-    it->next_ms = dc__int(res, i, 6);
-    it->created_ms = dc__int(res, i, 7);
-    return it->url && it->body ? 0 : DC_ENOMEM;
-}
 
 /* Claims the due items (see DC__PG_OUTBOX_LEASE_MS): rows another node is
  * claiming right now are skipped, not waited for, and a claimed row is
@@ -1083,14 +878,6 @@ static int pg_outbox_due(dc__store *base, int64_t now_ms, size_t max, dc__outbox
                          size_t *n)
 {
     dc__pg *s = (dc__pg *)base;
-    if (!items || !n)
-        return DC_EINVAL;
-    *items = NULL;
-    *n = 0;
-    if (max == 0)
-        return 0;
-    if (max > 10000)
-        max = 10000;
     dc__num now, lim, lease;
     const char *p[] = {dc__i64(now, now_ms), dc__i64(lim, (int64_t)max),
                        dc__i64(lease, DC__PG_OUTBOX_LEASE_MS)};
@@ -1102,8 +889,10 @@ static int pg_outbox_due(dc__store *base, int64_t now_ms, size_t max, dc__outbox
     dc__outbox_item *arr = count ? calloc(count, sizeof *arr) : NULL;
     if (count && !arr)
         rc = DC_ENOMEM;
-    for (size_t i = 0; !rc && i < count; i++)
-        rc = dc__outbox_item_row(res, (int)i, &arr[i]);
+    for (size_t i = 0; !rc && i < count; i++) {
+        dc__store_row row = dc__row(res, (int)i);
+        rc = dc__store_outbox_item_row(&row, &arr[i]);
+    }
     PQclear(res);
     if (rc) {
         dc__outbox_items_free(arr, count);
@@ -1140,39 +929,11 @@ static int pg_outbox_fail(dc__store *base, int64_t id, const char *error)
 
 static int pg_outbox_depth(dc__store *base, int64_t *n)
 {
-    if (!n)
-        return DC_EINVAL;
-    PGresult *res = NULL;
-    int rc = dc__q((dc__pg *)base, ST_OUTBOX_DEPTH, 0, NULL, &res);
-    if (rc)
-        return rc;
-    *n = dc__int(res, 0, 0);
-    PQclear(res);
-    return 0;
-}
-
-static json_t *dc__outbox_log_row(const PGresult *res, int i)
-{
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "id", json_integer(dc__int(res, i, 0)));
-    json_object_set_new(o, "url", json_string(PQgetvalue(res, i, 1)));
-    json_object_set_new(o, "event", dc__store_json_str(dc__v(res, i, 2)));
-    json_object_set_new(o, "attempts", json_integer(dc__int(res, i, 3)));
-    json_object_set_new(o, "state", json_string(PQgetvalue(res, i, 4)));
-    json_object_set_new(o, "last_error", dc__store_json_str(dc__v(res, i, 5)));
-    json_object_set_new(o, "http_status",
-                        PQgetisnull(res, i, 6) ? json_null() : json_integer(dc__int(res, i, 6)));
-    json_object_set_new(o, "created_at", dc__store_json_time(dc__int(res, i, 7)));
-    json_object_set_new(o, "delivered_at", dc__store_json_time(dc__int(res, i, 8)));
-    return o;
+    return dc__q_int((dc__pg *)base, ST_OUTBOX_DEPTH, 0, NULL, n);
 }
 
 static int pg_outbox_log(dc__store *base, const char *account_id, int limit, json_t **out)
 {
-    if (!account_id || !out || limit < 1)
-        return DC_EINVAL;
     dc__num lim;
     const char *p[] = {account_id, dc__i64(lim, limit)};
     PGresult *res = NULL;
@@ -1181,8 +942,10 @@ static int pg_outbox_log(dc__store *base, const char *account_id, int limit, jso
     if (rc)
         return rc;
     json_t *arr = json_array();
-    for (int i = 0; arr && i < PQntuples(res); i++)
-        json_array_append_new(arr, dc__outbox_log_row(res, i));
+    for (int i = 0; arr && i < PQntuples(res); i++) {
+        dc__store_row row = dc__row(res, i);
+        json_array_append_new(arr, dc__store_outbox_log_row(&row));
+    }
     PQclear(res);
     *out = arr;
     return arr ? 0 : DC_ENOMEM;
@@ -1196,11 +959,15 @@ static const struct dc__store_ops dc__postgres_ops = {
     .close = pg_close,
     .backup = pg_backup,
     .schema_version = pg_schema_version,
-    .account_create = pg_account_create,
-    .account_get = pg_account_get,
-    .account_by_key = pg_account_by_key,
+    .account_insert = pg_account_insert,
+    .account_fetch = pg_account_fetch,
     .account_update = pg_account_update,
     .call_save = pg_call_save,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .call_upsert = pg_call_upsert,
+    .outbox_insert = pg_outbox_insert,
     .call_find_client = pg_call_find_client,
     .call_load = pg_call_load,
     .calls_list = pg_calls_list,
@@ -1232,8 +999,7 @@ int dc__store_postgres_open(const char *url, const unsigned char master_key[32],
     dc__pg *s = calloc(1, sizeof *s);
     if (!s)
         return DC_ENOMEM;
-    s->base.ops = &dc__postgres_ops;
-    memcpy(s->key, master_key, sizeof s->key);
+    dc__store_init(&s->base, &dc__postgres_ops, master_key);
     int rc = 0;
     /* the URL may hold a password: it is never logged, only libpq's message is */
     s->conn = PQconnectdb(url);

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "dcall/errors.h"
@@ -59,14 +58,6 @@ static const char *const dc__migrations[] = {
 };
 #define DC__N_MIGRATIONS ((int)(sizeof dc__migrations / sizeof dc__migrations[0]))
 
-#define ACC_COLS                                                                                   \
-    "id, api_key, kid, name, api_secret_sealed, ring_timeout_s, dev_key_auth, webhook_url,"        \
-    " webhook_events, webhook_secret_sealed, branding, created_ms"
-#define CALL_COLS                                                                                  \
-    "id, account_id, client_call_id, caller, callee, caller_name, context, remote_context,"        \
-    " caller_image, callee_image, state, created_ms, answered_ms, ended_ms, reason, detail,"       \
-    " ended_by"
-
 enum dc__st {
     ST_BEGIN,
     ST_COMMIT,
@@ -101,15 +92,15 @@ static const char *const dc__sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_ACC_INSERT] = "INSERT INTO accounts (" ACC_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-    [ST_ACC_GET] = "SELECT " ACC_COLS " FROM accounts WHERE id = ?",
-    [ST_ACC_BY_KEY] = "SELECT " ACC_COLS " FROM accounts WHERE api_key = ?",
+    [ST_ACC_INSERT] = "INSERT INTO accounts (" DC__ACC_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_ACC_GET] = "SELECT " DC__ACC_COLS " FROM accounts WHERE id = ?",
+    [ST_ACC_BY_KEY] = "SELECT " DC__ACC_COLS " FROM accounts WHERE api_key = ?",
     [ST_ACC_UPDATE] = "UPDATE accounts SET name = ?2, ring_timeout_s = ?3, dev_key_auth = ?4,"
                       " webhook_url = ?5, webhook_events = ?6, webhook_secret_sealed = ?7,"
                       " branding = ?8, api_secret_sealed = coalesce(?9, api_secret_sealed),"
                       " kid = ?10 WHERE id = ?1",
     [ST_CALL_UPSERT] =
-        "INSERT INTO calls (" CALL_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        "INSERT INTO calls (" DC__CALL_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(id) DO UPDATE SET client_call_id = excluded.client_call_id,"
         " caller = excluded.caller, callee = excluded.callee, caller_name = excluded.caller_name,"
         " context = excluded.context, remote_context = excluded.remote_context,"
@@ -118,10 +109,11 @@ static const char *const dc__sql[ST__COUNT] = {
         " answered_ms = excluded.answered_ms, ended_ms = excluded.ended_ms,"
         " reason = excluded.reason, detail = excluded.detail, ended_by = excluded.ended_by"
         " WHERE calls.account_id = excluded.account_id",
-    [ST_CALL_FIND_CLIENT] = "SELECT " CALL_COLS " FROM calls WHERE account_id = ? AND caller = ?"
-                            " AND client_call_id = ? AND created_ms >= ?",
-    [ST_CALL_LOAD] = "SELECT " CALL_COLS " FROM calls WHERE account_id = ? AND id = ?",
-    [ST_CALL_OPEN] = "SELECT " CALL_COLS " FROM calls WHERE state <> 'ended'",
+    [ST_CALL_FIND_CLIENT] =
+        "SELECT " DC__CALL_COLS " FROM calls WHERE account_id = ? AND caller = ?"
+        " AND client_call_id = ? AND created_ms >= ?",
+    [ST_CALL_LOAD] = "SELECT " DC__CALL_COLS " FROM calls WHERE account_id = ? AND id = ?",
+    [ST_CALL_OPEN] = "SELECT " DC__CALL_COLS " FROM calls WHERE state <> 'ended'",
     [ST_CALL_CLOSE] = "UPDATE calls SET state = 'ended', reason = 'failed', detail = ?3,"
                       " ended_ms = ?4, ended_by = 'server' WHERE account_id = ?1 AND id = ?2",
     [ST_OUTBOX_INSERT] =
@@ -150,15 +142,13 @@ static const char *const dc__sql[ST__COUNT] = {
                         " WHERE id = ?1 AND state = 'pending'",
     [ST_OUTBOX_FAIL] = "UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
     [ST_OUTBOX_DEPTH] = "SELECT count(*) FROM outbox WHERE state = 'pending'",
-    [ST_OUTBOX_LOG] = "SELECT id, url, event, attempts, state, last_error, http_status,"
-                      " created_ms, delivered_ms FROM outbox WHERE account_id = ?"
+    [ST_OUTBOX_LOG] = "SELECT " DC__OUTBOX_LOG_COLS " FROM outbox WHERE account_id = ?"
                       " ORDER BY id DESC LIMIT ?",
 };
 
 typedef struct dc__sq {
     dc__store base; /* first: the handle store.c dispatches on */
     sqlite3 *db;
-    unsigned char key[DC__MASTER_KEY_LEN];
     sqlite3_stmt *st[ST__COUNT];
 } dc__sq;
 
@@ -186,13 +176,21 @@ static int dc__stmt(dc__sq *s, enum dc__st i, sqlite3_stmt **out)
     return 0;
 }
 
-/* Runs a statement that returns no rows (or ignores them); resets it after. */
+/* Done with a cached statement: reset, and its bindings dropped (they may point at the
+ * caller's strings). */
+static void dc__release(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Runs a statement that returns no rows (or ignores them); releases it after. */
 static int dc__run(dc__sq *s, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
     while (rc == SQLITE_ROW)
         rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    dc__release(st);
     if (rc == SQLITE_DONE)
         return 0;
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
@@ -200,30 +198,13 @@ static int dc__run(dc__sq *s, sqlite3_stmt *st, const char *what)
     return dc__fail(s, what);
 }
 
-static int dc__exec_st(dc__sq *s, enum dc__st i)
+/* Steps st to its first row: 0 with the row to read, DC_ENOTFOUND when there is none. */
+static int dc__first_row(dc__sq *s, sqlite3_stmt *st, const char *what)
 {
-    sqlite3_stmt *st;
-    int rc = dc__stmt(s, i, &st);
-    return rc ? rc : dc__run(s, st, dc__sql[i]);
-}
-
-static int dc__begin(dc__sq *s)
-{
-    return dc__exec_st(s, ST_BEGIN);
-}
-
-static int dc__commit(dc__sq *s)
-{
-    int rc = dc__exec_st(s, ST_COMMIT);
-    if (rc && !sqlite3_get_autocommit(s->db))
-        dc__exec_st(s, ST_ROLLBACK);
-    return rc;
-}
-
-static void dc__rollback(dc__sq *s)
-{
-    if (!sqlite3_get_autocommit(s->db))
-        dc__exec_st(s, ST_ROLLBACK);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        return 0;
+    return r == SQLITE_DONE ? DC_ENOTFOUND : dc__fail(s, what);
 }
 
 static int dc__bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -232,9 +213,91 @@ static int dc__bind_text(sqlite3_stmt *st, int i, const char *v)
 }
 
 /* Empty strings are stored as NULL where the column means "none". */
-static int dc__bind_opt(sqlite3_stmt *st, int i, const char *v)
+static const char *dc__opt(const char *v)
 {
-    return dc__bind_text(st, i, v && *v ? v : NULL);
+    return v && *v ? v : NULL;
+}
+
+/* A value to bind: text (NULL binds NULL) or, with is_num, an integer. */
+typedef struct dc__val {
+    const char *text;
+    int64_t num;
+    int is_num;
+} dc__val;
+#define DC__T(v)                                                                                   \
+    {                                                                                              \
+        .text = (v)                                                                                \
+    }
+#define DC__I(v)                                                                                   \
+    {                                                                                              \
+        .num = (v), .is_num = 1                                                                    \
+    }
+#define DC__NVALS(p) ((int)(sizeof(p) / sizeof((p)[0])))
+
+/* The cached statement i with vals bound to ?1..?n. */
+static int dc__bound(dc__sq *s, enum dc__st i, const dc__val *vals, int n, sqlite3_stmt **out)
+{
+    int rc = dc__stmt(s, i, out);
+    for (int k = 0; !rc && k < n; k++) {
+        if (vals[k].is_num)
+            sqlite3_bind_int64(*out, k + 1, vals[k].num);
+        else
+            dc__bind_text(*out, k + 1, vals[k].text);
+    }
+    return rc;
+}
+
+/* Runs statement i with vals bound, as dc__run. */
+static int dc__exec(dc__sq *s, enum dc__st i, const dc__val *vals, int n, const char *what)
+{
+    sqlite3_stmt *st;
+    int rc = dc__bound(s, i, vals, n, &st);
+    return rc ? rc : dc__run(s, st, what);
+}
+
+/* dc__exec for an UPDATE: DC_ENOTFOUND when no row changed. */
+static int dc__exec_changed(dc__sq *s, enum dc__st i, const dc__val *vals, int n, const char *what)
+{
+    int rc = dc__exec(s, i, vals, n, what);
+    if (!rc && sqlite3_changes(s->db) == 0)
+        rc = DC_ENOTFOUND;
+    return rc;
+}
+
+/* Runs statement i with vals bound for one number: the first column, 0 when there is no row. */
+static int dc__query_int(dc__sq *s, enum dc__st i, const dc__val *vals, int n, const char *what,
+                         int64_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = dc__bound(s, i, vals, n, &st);
+    if (rc)
+        return rc;
+    rc = dc__first_row(s, st, what);
+    *out = rc ? 0 : sqlite3_column_int64(st, 0);
+    dc__release(st);
+    return rc == DC_ENOTFOUND ? 0 : rc;
+}
+
+static int sq_begin(dc__store *base)
+{
+    dc__sq *s = (dc__sq *)base;
+    return dc__exec(s, ST_BEGIN, NULL, 0, dc__sql[ST_BEGIN]);
+}
+
+static int sq_commit(dc__store *base)
+{
+    dc__sq *s = (dc__sq *)base;
+    int rc = dc__exec(s, ST_COMMIT, NULL, 0, dc__sql[ST_COMMIT]);
+    if (rc && !sqlite3_get_autocommit(s->db))
+        dc__exec(s, ST_ROLLBACK, NULL, 0, dc__sql[ST_ROLLBACK]);
+    return rc;
+}
+
+static void sq_rollback(dc__store *base)
+{
+    dc__sq *s = (dc__sq *)base;
+    if (!sqlite3_get_autocommit(s->db))
+        dc__exec(s, ST_ROLLBACK, NULL, 0, dc__sql[ST_ROLLBACK]);
 }
 
 static char *dc__col_dup(sqlite3_stmt *st, int i)
@@ -243,10 +306,25 @@ static char *dc__col_dup(sqlite3_stmt *st, int i)
     return v ? strdup((const char *)v) : NULL;
 }
 
-static void dc__col_copy(char *dst, size_t cap, sqlite3_stmt *st, int i)
+static const char *dc__row_text(const dc__store_row *row, int col)
 {
-    const unsigned char *v = sqlite3_column_text(st, i);
-    snprintf(dst, cap, "%s", v ? (const char *)v : "");
+    return (const char *)sqlite3_column_text(row->res, col);
+}
+
+static int64_t dc__row_i64(const dc__store_row *row, int col)
+{
+    return sqlite3_column_int64(row->res, col);
+}
+
+static int dc__row_null(const dc__store_row *row, int col)
+{
+    return sqlite3_column_type(row->res, col) == SQLITE_NULL;
+}
+
+/* The current row of st, for the shared row readers in store.c. */
+static dc__store_row dc__row(sqlite3_stmt *st)
+{
+    return (dc__store_row){dc__row_text, dc__row_i64, dc__row_null, st, 0};
 }
 
 /* ---- open, close, schema ------------------------------------------------------------------ */
@@ -254,7 +332,7 @@ static void dc__col_copy(char *dst, size_t cap, sqlite3_stmt *st, int i)
 static int dc__migrate(dc__sq *s)
 {
     for (;;) {
-        int rc = dc__begin(s), v = -1;
+        int rc = sq_begin(&s->base), v = -1;
         if (rc)
             return rc;
         sqlite3_stmt *st = NULL;
@@ -263,23 +341,23 @@ static int dc__migrate(dc__sq *s)
             v = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
         if (v < 0 || v > DC__N_MIGRATIONS) {
-            dc__rollback(s);
+            sq_rollback(&s->base);
             if (v > DC__N_MIGRATIONS)
                 DC_ERROR(MOD, "schema version %d is newer than this dcalld knows (%d)", v,
                          DC__N_MIGRATIONS);
             return v < 0 ? dc__fail(s, "user_version") : DC_ESTORE;
         }
         if (v == DC__N_MIGRATIONS)
-            return dc__commit(s);
+            return sq_commit(&s->base);
         char pragma[48];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
         if (sqlite3_exec(s->db, dc__migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
             rc = dc__fail(s, "migration");
-            dc__rollback(s);
+            sq_rollback(&s->base);
             return rc;
         }
-        if ((rc = dc__commit(s)))
+        if ((rc = sq_commit(&s->base)))
             return rc;
         DC_INFO(MOD, "schema migrated to version %d", v + 1);
     }
@@ -315,7 +393,7 @@ static void sq_close(dc__store *base)
         sqlite3_finalize(s->st[i]);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         DC_ERROR(MOD, "close: %s", sqlite3_errmsg(s->db));
-    explicit_bzero(s->key, sizeof s->key);
+    dc__store_fini(&s->base);
     free(s);
 }
 
@@ -375,338 +453,131 @@ static int sq_backup(dc__store *base, const char *dest_path)
 
 /* ---- accounts ----------------------------------------------------------------------------- */
 
-static int dc__unseal_col(dc__sq *s, sqlite3_stmt *st, int i, char **out)
+static int sq_account_fetch(dc__store *base, int by_key, const char *v, dc__account **out)
 {
-    const unsigned char *v = sqlite3_column_text(st, i);
-    *out = NULL;
-    if (!v)
-        return 0;
-    if (dc__open(s->key, (const char *)v, out) != 0) {
-        /* a wrong master key for this data dir, or a tampered row */
-        DC_ERROR(MOD, "a sealed secret does not open with this master key");
-        return DC_ESTORE;
-    }
-    return 0;
-}
-
-static int dc__account_row(dc__sq *s, sqlite3_stmt *st, dc__account **out)
-{
-    dc__account *a = calloc(1, sizeof *a);
-    if (!a)
-        return DC_ENOMEM;
-    dc__col_copy(a->id, sizeof a->id, st, 0);
-    dc__col_copy(a->api_key, sizeof a->api_key, st, 1);
-    dc__col_copy(a->kid, sizeof a->kid, st, 2);
-    a->name = dc__col_dup(st, 3);
-    a->ring_timeout_s = sqlite3_column_int(st, 5);
-    a->dev_key_auth = sqlite3_column_int(st, 6);
-    a->webhook_url = dc__col_dup(st, 7);
-    const char *ev = (const char *)sqlite3_column_text(st, 8);
-    a->webhook_events = ev ? json_loads(ev, 0, NULL) : NULL;
-    const char *br = (const char *)sqlite3_column_text(st, 10);
-    a->branding = json_loads(br ? br : dc__store_default_branding, 0, NULL);
-    a->created_ms = sqlite3_column_int64(st, 11);
-    int rc = dc__unseal_col(s, st, 4, &a->api_secret);
-    if (!rc)
-        rc = dc__unseal_col(s, st, 9, &a->webhook_secret);
-    if (!rc && (!a->name || !a->api_secret || !a->branding))
-        rc = DC_ENOMEM;
-    if (!a->webhook_events)
-        a->webhook_events = json_array();
-    if (rc) {
-        dc__account_free(a);
-        return rc;
-    }
-    *out = a;
-    return 0;
-}
-
-static int dc__account_fetch(dc__sq *s, enum dc__st which, const char *v, dc__account **out)
-{
+    dc__sq *s = (dc__sq *)base;
+    enum dc__st which = by_key ? ST_ACC_BY_KEY : ST_ACC_GET;
     sqlite3_stmt *st;
-    if (!v || !out)
-        return DC_EINVAL;
-    int rc = dc__stmt(s, which, &st);
+    const dc__val p[] = {DC__T(v)};
+    int rc = dc__bound(s, which, p, DC__NVALS(p), &st);
     if (rc)
         return rc;
-    dc__bind_text(st, 1, v);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        rc = dc__account_row(s, st, out);
-    else
-        rc = r == SQLITE_DONE ? DC_ENOTFOUND : dc__fail(s, "account get");
-    sqlite3_reset(st);
+    rc = dc__first_row(s, st, "account get");
+    if (!rc) {
+        dc__store_row row = dc__row(st);
+        rc = dc__store_account_row(s->base.key, &row, out);
+    }
+    dc__release(st);
     return rc;
 }
 
-static int sq_account_get(dc__store *base, const char *id, dc__account **out)
+static int sq_account_insert(dc__store *base, const dc__account *a, const char *sealed)
 {
-    dc__sq *s = (dc__sq *)base;
-    return dc__account_fetch(s, ST_ACC_GET, id, out);
+    const dc__val p[] = {DC__T(a->id),
+                         DC__T(a->api_key),
+                         DC__T(a->kid),
+                         DC__T(a->name),
+                         DC__T(sealed),
+                         DC__I(0),
+                         DC__I(0),
+                         DC__T(NULL),
+                         DC__T("[]"),
+                         DC__T(NULL),
+                         DC__T(dc__store_default_branding),
+                         DC__I(a->created_ms)};
+    return dc__exec((dc__sq *)base, ST_ACC_INSERT, p, DC__NVALS(p), "account create");
 }
 
-static int sq_account_by_key(dc__store *base, const char *api_key, dc__account **out)
+static int sq_account_update(dc__store *base, const dc__account *a, const dc__account_cols *c)
 {
-    dc__sq *s = (dc__sq *)base;
-    return dc__account_fetch(s, ST_ACC_BY_KEY, api_key, out);
-}
-
-static int dc__account_new(const char *name, dc__account **out)
-{
-    dc__account *a = calloc(1, sizeof *a);
-    if (!a)
-        return DC_ENOMEM;
-    int rc = dc__random_id(a->id, "acc_", 16);
-    if (!rc)
-        rc = dc__random_id(a->api_key, "key_", 24);
-    a->api_secret = malloc(3 + 40 + 1);
-    if (!rc)
-        rc = a->api_secret ? dc__random_id(a->api_secret, "sk_", 40) : DC_ENOMEM;
-    snprintf(a->kid, sizeof a->kid, "k1");
-    a->name = strdup(name);
-    a->webhook_events = json_array();
-    a->branding = json_loads(dc__store_default_branding, 0, NULL);
-    a->created_ms = dc__now_ms();
-    if (!rc && (!a->name || !a->webhook_events || !a->branding))
-        rc = DC_ENOMEM;
-    if (rc) {
-        dc__account_free(a);
-        return rc;
-    }
-    *out = a;
-    return 0;
-}
-
-static int sq_account_create(dc__store *base, const char *name, dc__account **out)
-{
-    dc__sq *s = (dc__sq *)base;
-    if (!name || !out)
-        return DC_EINVAL;
-    dc__account *a = NULL;
-    char *sealed = NULL;
-    sqlite3_stmt *st;
-    int rc = dc__account_new(name, &a);
-    if (!rc)
-        rc = dc__seal(s->key, a->api_secret, &sealed);
-    if (!rc)
-        rc = dc__stmt(s, ST_ACC_INSERT, &st);
-    if (!rc) {
-        dc__bind_text(st, 1, a->id);
-        dc__bind_text(st, 2, a->api_key);
-        dc__bind_text(st, 3, a->kid);
-        dc__bind_text(st, 4, a->name);
-        dc__bind_text(st, 5, sealed);
-        sqlite3_bind_int(st, 6, 0);
-        sqlite3_bind_int(st, 7, 0);
-        sqlite3_bind_null(st, 8);
-        dc__bind_text(st, 9, "[]");
-        sqlite3_bind_null(st, 10);
-        dc__bind_text(st, 11, dc__store_default_branding);
-        sqlite3_bind_int64(st, 12, a->created_ms);
-        rc = dc__run(s, st, "account create");
-        sqlite3_clear_bindings(st);
-    }
-    free(sealed);
-    if (rc) {
-        dc__account_free(a);
-        return rc;
-    }
-    *out = a;
-    return 0;
-}
-
-static int sq_account_update(dc__store *base, const dc__account *a)
-{
-    dc__sq *s = (dc__sq *)base;
-    if (!a || !a->name)
-        return DC_EINVAL;
-    char *api_sealed = NULL, *wh_sealed = NULL, *events = NULL, *branding = NULL;
-    sqlite3_stmt *st;
-    int rc = 0;
-    if (a->api_secret)
-        rc = dc__seal(s->key, a->api_secret, &api_sealed);
-    if (!rc && a->webhook_secret)
-        rc = dc__seal(s->key, a->webhook_secret, &wh_sealed);
-    events = a->webhook_events ? json_dumps(a->webhook_events, JSON_COMPACT) : strdup("[]");
-    branding =
-        a->branding ? json_dumps(a->branding, JSON_COMPACT) : strdup(dc__store_default_branding);
-    if (!rc && (!events || !branding))
-        rc = DC_ENOMEM;
-    if (!rc)
-        rc = dc__stmt(s, ST_ACC_UPDATE, &st);
-    if (!rc) {
-        dc__bind_text(st, 1, a->id);
-        dc__bind_text(st, 2, a->name);
-        sqlite3_bind_int(st, 3, a->ring_timeout_s);
-        sqlite3_bind_int(st, 4, a->dev_key_auth ? 1 : 0);
-        dc__bind_opt(st, 5, a->webhook_url);
-        dc__bind_text(st, 6, events);
-        dc__bind_text(st, 7, wh_sealed);
-        dc__bind_text(st, 8, branding);
-        dc__bind_text(st, 9, api_sealed);
-        dc__bind_text(st, 10, a->kid[0] ? a->kid : "k1");
-        rc = dc__run(s, st, "account update");
-        sqlite3_clear_bindings(st);
-        if (!rc && sqlite3_changes(s->db) == 0)
-            rc = DC_ENOTFOUND;
-    }
-    free(api_sealed);
-    free(wh_sealed);
-    free(events);
-    free(branding);
-    return rc;
+    const dc__val p[] = {DC__T(a->id),
+                         DC__T(a->name),
+                         DC__I(a->ring_timeout_s),
+                         DC__I(a->dev_key_auth ? 1 : 0),
+                         DC__T(dc__opt(a->webhook_url)),
+                         DC__T(c->events),
+                         DC__T(c->wh_sealed),
+                         DC__T(c->branding),
+                         DC__T(c->api_sealed),
+                         DC__T(a->kid[0] ? a->kid : "k1")};
+    return dc__exec_changed((dc__sq *)base, ST_ACC_UPDATE, p, DC__NVALS(p), "account update");
 }
 
 /* ---- calls -------------------------------------------------------------------------------- */
 
-/* Reads a row selected with CALL_COLS. */
-static int dc__call_row(sqlite3_stmt *st, dc__call_rec **out)
+static int sq_outbox_insert(dc__store *base, const char *account_id, dc__outbox_item *it)
 {
-    dc__call_rec *r = calloc(1, sizeof *r);
-    if (!r)
-        return DC_ENOMEM;
-    dc__col_copy(r->id, sizeof r->id, st, 0);
-    dc__col_copy(r->account_id, sizeof r->account_id, st, 1);
-    dc__col_copy(r->client_call_id, sizeof r->client_call_id, st, 2);
-    dc__col_copy(r->caller, sizeof r->caller, st, 3);
-    dc__col_copy(r->callee, sizeof r->callee, st, 4);
-    r->caller_name = dc__col_dup(st, 5);
-    r->context = dc__col_dup(st, 6);
-    r->remote_context = dc__col_dup(st, 7);
-    r->caller_image = dc__col_dup(st, 8);
-    r->callee_image = dc__col_dup(st, 9);
-    dc__col_copy(r->state, sizeof r->state, st, 10);
-    r->created_ms = sqlite3_column_int64(st, 11);
-    r->answered_ms = sqlite3_column_int64(st, 12);
-    r->ended_ms = sqlite3_column_int64(st, 13);
-    dc__col_copy(r->reason, sizeof r->reason, st, 14);
-    dc__col_copy(r->detail, sizeof r->detail, st, 15);
-    dc__col_copy(r->ended_by, sizeof r->ended_by, st, 16);
-    if (!r->context) {
-        dc__call_rec_free(r);
-        return DC_ENOMEM;
-    }
-    *out = r;
-    return 0;
-}
-
-static int dc__outbox_insert(dc__sq *s, const char *account_id, dc__outbox_item *it)
-{
-    sqlite3_stmt *st;
+    dc__sq *s = (dc__sq *)base;
     if (!it->url || !it->body)
         return DC_EINVAL;
-    int rc = dc__stmt(s, ST_OUTBOX_INSERT, &st);
-    if (rc)
-        return rc;
     int64_t now = dc__now_ms();
-    dc__bind_text(st, 1, it->account_id[0] ? it->account_id : account_id);
-    dc__bind_text(st, 2, it->kind[0] ? it->kind : "webhook");
-    dc__bind_text(st, 3, it->url);
-    dc__bind_text(st, 4, it->body);
-    sqlite3_bind_int(st, 5, it->attempts);
-    sqlite3_bind_int64(st, 6, it->next_ms ? it->next_ms : now);
-    sqlite3_bind_int64(st, 7, it->created_ms ? it->created_ms : now);
-    rc = dc__run(s, st, "outbox insert");
-    sqlite3_clear_bindings(st);
+    const dc__val p[] = {DC__T(it->account_id[0] ? it->account_id : account_id),
+                         DC__T(it->kind[0] ? it->kind : "webhook"),
+                         DC__T(it->url),
+                         DC__T(it->body),
+                         DC__I(it->attempts),
+                         DC__I(it->next_ms ? it->next_ms : now),
+                         DC__I(it->created_ms ? it->created_ms : now)};
+    int rc = dc__exec(s, ST_OUTBOX_INSERT, p, DC__NVALS(p), "outbox insert");
     if (!rc)
         it->id = sqlite3_last_insert_rowid(s->db);
     return rc;
 }
 
-static int dc__call_upsert(dc__sq *s, const dc__call_rec *r)
-{
-    sqlite3_stmt *st;
-    int rc = dc__stmt(s, ST_CALL_UPSERT, &st);
-    if (rc)
-        return rc;
-    dc__bind_text(st, 1, r->id);
-    dc__bind_text(st, 2, r->account_id);
-    /* NULL, not "", so calls without a client id never collide in the unique index */
-    dc__bind_opt(st, 3, r->client_call_id);
-    dc__bind_text(st, 4, r->caller);
-    dc__bind_text(st, 5, r->callee);
-    dc__bind_opt(st, 6, r->caller_name);
-    dc__bind_text(st, 7, r->context);
-    dc__bind_opt(st, 8, r->remote_context);
-    dc__bind_opt(st, 9, r->caller_image);
-    dc__bind_opt(st, 10, r->callee_image);
-    dc__bind_text(st, 11, r->state);
-    sqlite3_bind_int64(st, 12, r->created_ms);
-    sqlite3_bind_int64(st, 13, r->answered_ms);
-    sqlite3_bind_int64(st, 14, r->ended_ms);
-    dc__bind_text(st, 15, r->reason);
-    dc__bind_text(st, 16, r->detail);
-    dc__bind_text(st, 17, r->ended_by);
-    rc = dc__run(s, st, "call save");
-    sqlite3_clear_bindings(st);
-    /* no change: the id exists under another account, which must stay invisible */
-    if (!rc && sqlite3_changes(s->db) == 0)
-        rc = DC_EINVAL;
-    return rc;
-}
-
-static int sq_call_save(dc__store *base, const dc__call_rec *r, dc__outbox_item *items, size_t n)
+static int sq_call_upsert(dc__store *base, const dc__call_rec *r)
 {
     dc__sq *s = (dc__sq *)base;
-    if (!r || !r->id[0] || !r->account_id[0] || !r->context || (n && !items))
-        return DC_EINVAL;
-    int rc = dc__begin(s);
-    if (rc)
-        return rc;
-    rc = dc__call_upsert(s, r);
-    for (size_t i = 0; !rc && i < n; i++)
-        rc = dc__outbox_insert(s, r->account_id, &items[i]);
-    if (!rc)
-        rc = dc__commit(s);
-    if (rc) {
-        dc__rollback(s);
-        for (size_t i = 0; i < n; i++)
-            items[i].id = 0;
-    }
-    return rc;
+    /* NULL, not "", so calls without a client id never collide in the unique index */
+    const dc__val p[] = {DC__T(r->id),
+                         DC__T(r->account_id),
+                         DC__T(dc__opt(r->client_call_id)),
+                         DC__T(r->caller),
+                         DC__T(r->callee),
+                         DC__T(dc__opt(r->caller_name)),
+                         DC__T(r->context),
+                         DC__T(dc__opt(r->remote_context)),
+                         DC__T(dc__opt(r->caller_image)),
+                         DC__T(dc__opt(r->callee_image)),
+                         DC__T(r->state),
+                         DC__I(r->created_ms),
+                         DC__I(r->answered_ms),
+                         DC__I(r->ended_ms),
+                         DC__T(r->reason),
+                         DC__T(r->detail),
+                         DC__T(r->ended_by)};
+    int rc = dc__exec_changed(s, ST_CALL_UPSERT, p, DC__NVALS(p), "call save");
+    /* no change: the id exists under another account, which must stay invisible */
+    return rc == DC_ENOTFOUND ? DC_EINVAL : rc;
 }
 
-static int dc__call_fetch(dc__sq *s, sqlite3_stmt *st, dc__call_rec **out)
+/* The call that statement which, bound to n vals, selects with DC__CALL_COLS. */
+static int dc__call_fetch(dc__sq *s, enum dc__st which, const dc__val *vals, int n,
+                          dc__call_rec **out)
 {
-    int r = sqlite3_step(st), rc;
-    if (r == SQLITE_ROW)
-        rc = dc__call_row(st, out);
-    else
-        rc = r == SQLITE_DONE ? DC_ENOTFOUND : dc__fail(s, "call get");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sqlite3_stmt *st;
+    int rc = dc__bound(s, which, vals, n, &st);
+    if (rc)
+        return rc;
+    rc = dc__first_row(s, st, "call get");
+    if (!rc) {
+        dc__store_row row = dc__row(st);
+        rc = dc__store_call_row(&row, out);
+    }
+    dc__release(st);
     return rc;
 }
 
 static int sq_call_find_client(dc__store *base, const char *account_id, const char *caller,
                                const char *client_call_id, int64_t since_ms, dc__call_rec **out)
 {
-    dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
-    if (!account_id || !caller || !client_call_id || !*client_call_id || !out)
-        return DC_EINVAL;
-    int rc = dc__stmt(s, ST_CALL_FIND_CLIENT, &st);
-    if (rc)
-        return rc;
-    dc__bind_text(st, 1, account_id);
-    dc__bind_text(st, 2, caller);
-    dc__bind_text(st, 3, client_call_id);
-    sqlite3_bind_int64(st, 4, since_ms);
-    return dc__call_fetch(s, st, out);
+    const dc__val p[] = {DC__T(account_id), DC__T(caller), DC__T(client_call_id), DC__I(since_ms)};
+    return dc__call_fetch((dc__sq *)base, ST_CALL_FIND_CLIENT, p, DC__NVALS(p), out);
 }
 
 static int sq_call_load(dc__store *base, const char *account_id, const char *id, dc__call_rec **out)
 {
-    dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
-    if (!account_id || !id || !out)
-        return DC_EINVAL;
-    int rc = dc__stmt(s, ST_CALL_LOAD, &st);
-    if (rc)
-        return rc;
-    dc__bind_text(st, 1, account_id);
-    dc__bind_text(st, 2, id);
-    return dc__call_fetch(s, st, out);
+    const dc__val p[] = {DC__T(account_id), DC__T(id)};
+    return dc__call_fetch((dc__sq *)base, ST_CALL_LOAD, p, DC__NVALS(p), out);
 }
 
 /* ---- listing ------------------------------------------------------------------------------ */
@@ -729,7 +600,7 @@ static void dc__list_sql(char *sql, size_t cap, const dc__call_filter *f, int by
                          int has_cursor)
 {
     snprintf(sql, cap,
-             "SELECT " CALL_COLS " FROM calls WHERE account_id = :acc%s%s%s%s%s"
+             "SELECT " DC__CALL_COLS " FROM calls WHERE account_id = :acc%s%s%s%s%s"
              " ORDER BY created_ms DESC, id DESC LIMIT :lim",
              f->from_ms ? " AND created_ms >= :from" : "", f->to_ms ? " AND created_ms < :to" : "",
              !f->status ? ""
@@ -752,7 +623,8 @@ static int dc__list_rows(dc__sq *s, sqlite3_stmt *st, int limit, json_t *arr, ch
             break;
         }
         dc__call_rec *rec = NULL;
-        if (dc__call_row(st, &rec) != 0) {
+        dc__store_row row = dc__row(st);
+        if (dc__store_call_row(&row, &rec) != 0) {
             r = SQLITE_NOMEM;
             break;
         }
@@ -768,7 +640,7 @@ static int dc__list_rows(dc__sq *s, sqlite3_stmt *st, int limit, json_t *arr, ch
 }
 
 static int sq_calls_list(dc__store *base, const char *account_id, const dc__call_query *q,
-                         json_t **out_array, char **next_cursor)
+                         json_t *arr, char **next_cursor)
 {
     dc__sq *s = (dc__sq *)base;
     const dc__call_filter *f = q->f;
@@ -789,17 +661,9 @@ static int sq_calls_list(dc__store *base, const char *account_id, const dc__call
         dc__bind_named_text(st, ":cid", q->cursor_id);
     }
     dc__bind_named_int(st, ":lim", (int64_t)f->limit + 1);
-    json_t *arr = json_array();
-    int rc = arr ? dc__list_rows(s, st, f->limit, arr, next_cursor) : DC_ENOMEM;
+    int rc = dc__list_rows(s, st, f->limit, arr, next_cursor);
     sqlite3_finalize(st);
-    if (rc) {
-        json_decref(arr);
-        free(*next_cursor);
-        *next_cursor = NULL;
-        return rc;
-    }
-    *out_array = arr;
-    return 0;
+    return rc;
 }
 
 /* ---- recovery ----------------------------------------------------------------------------- */
@@ -823,7 +687,8 @@ static int dc__open_calls(dc__sq *s, dc__call_rec ***out, size_t *n)
             }
             *out = grown;
         }
-        rc = dc__call_row(st, &(*out)[*n]);
+        dc__store_row row = dc__row(st);
+        rc = dc__store_call_row(&row, &(*out)[*n]);
         if (!rc)
             (*n)++;
     }
@@ -833,36 +698,13 @@ static int dc__open_calls(dc__sq *s, dc__call_rec ***out, size_t *n)
     return rc;
 }
 
-/* make_item fills item_out with malloc'd url and body to have an item written (they are freed
- * here); leaving url NULL writes none; a negative return aborts the whole recovery. */
 static int dc__close_one(dc__sq *s, dc__call_rec *r, int64_t now_ms, const char *detail,
                          dc__recover_cb make_item, void *ud)
 {
-    sqlite3_stmt *st;
-    int rc = dc__stmt(s, ST_CALL_CLOSE, &st);
-    if (rc)
-        return rc;
-    dc__bind_text(st, 1, r->account_id);
-    dc__bind_text(st, 2, r->id);
-    dc__bind_text(st, 3, detail ? detail : "");
-    sqlite3_bind_int64(st, 4, now_ms);
-    rc = dc__run(s, st, "close open call");
-    sqlite3_clear_bindings(st);
-    if (rc || !make_item)
-        return rc;
-    snprintf(r->state, sizeof r->state, "ended");
-    snprintf(r->reason, sizeof r->reason, "failed");
-    snprintf(r->detail, sizeof r->detail, "%s", detail ? detail : "");
-    snprintf(r->ended_by, sizeof r->ended_by, "server");
-    r->ended_ms = now_ms;
-    dc__outbox_item it;
-    memset(&it, 0, sizeof it);
-    rc = make_item(r, &it, ud);
-    if (rc >= 0 && it.url)
-        rc = dc__outbox_insert(s, r->account_id, &it);
-    free(it.url);
-    free(it.body);
-    return rc < 0 ? rc : 0;
+    const dc__val p[] = {DC__T(r->account_id), DC__T(r->id), DC__T(detail ? detail : ""),
+                         DC__I(now_ms)};
+    int rc = dc__exec(s, ST_CALL_CLOSE, p, DC__NVALS(p), "close open call");
+    return rc ? rc : dc__store_recover_item(&s->base, r, now_ms, detail, make_item, ud);
 }
 
 static int sq_calls_close_open(dc__store *base, int64_t now_ms, const char *detail,
@@ -871,16 +713,16 @@ static int sq_calls_close_open(dc__store *base, int64_t now_ms, const char *deta
     dc__sq *s = (dc__sq *)base;
     dc__call_rec **open = NULL;
     size_t n = 0;
-    int rc = dc__begin(s);
+    int rc = sq_begin(&s->base);
     if (rc)
         return rc;
     rc = dc__open_calls(s, &open, &n);
     for (size_t i = 0; !rc && i < n; i++)
         rc = dc__close_one(s, open[i], now_ms, detail, make_item, ud);
     if (!rc)
-        rc = dc__commit(s);
+        rc = sq_commit(&s->base);
     else
-        dc__rollback(s);
+        sq_rollback(&s->base);
     for (size_t i = 0; i < n; i++)
         dc__call_rec_free(open[i]);
     free(open);
@@ -896,21 +738,16 @@ static int sq_stats_slots(dc__store *base, const char *account_id, int64_t from_
 {
     dc__sq *s = (dc__sq *)base;
     sqlite3_stmt *st;
-    if (!account_id || !cb)
-        return DC_EINVAL;
-    int rc = dc__stmt(s, ST_STATS, &st), r;
+    const dc__val p[] = {DC__T(account_id), DC__I(from_ms), DC__I(to_ms)};
+    int rc = dc__bound(s, ST_STATS, p, DC__NVALS(p), &st), r;
     if (rc)
         return rc;
-    dc__bind_text(st, 1, account_id);
-    sqlite3_bind_int64(st, 2, from_ms);
-    sqlite3_bind_int64(st, 3, to_ms);
     while ((r = sqlite3_step(st)) == SQLITE_ROW)
         cb(sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
            sqlite3_column_int64(st, 2), ud);
     if (r != SQLITE_DONE)
         rc = dc__fail(s, "stats");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    dc__release(st);
     return rc;
 }
 
@@ -919,24 +756,12 @@ static int sq_stats_slots(dc__store *base, const char *account_id, int64_t from_
 static int sq_missed_add(dc__store *base, const char *account_id, const char *cuid,
                          const char *call_id, const json_t *payload, int delivered)
 {
-    dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
-    if (!account_id || !cuid || !call_id || !json_is_object(payload))
-        return DC_EINVAL;
     char *text = json_dumps(payload, JSON_COMPACT);
     if (!text)
         return DC_ENOMEM;
-    int rc = dc__stmt(s, ST_MISSED_ADD, &st);
-    if (!rc) {
-        dc__bind_text(st, 1, account_id);
-        dc__bind_text(st, 2, cuid);
-        dc__bind_text(st, 3, call_id);
-        dc__bind_text(st, 4, text);
-        sqlite3_bind_int(st, 5, delivered ? 1 : 0);
-        sqlite3_bind_int64(st, 6, dc__now_ms());
-        rc = dc__run(s, st, "missed add");
-        sqlite3_clear_bindings(st);
-    }
+    const dc__val p[] = {DC__T(account_id),        DC__T(cuid),        DC__T(call_id), DC__T(text),
+                         DC__I(delivered ? 1 : 0), DC__I(dc__now_ms())};
+    int rc = dc__exec((dc__sq *)base, ST_MISSED_ADD, p, DC__NVALS(p), "missed add");
     free(text);
     return rc;
 }
@@ -947,15 +772,8 @@ static int dc__missed_rows(dc__sq *s, sqlite3_stmt *st, json_t *arr, int64_t **i
     int r;
     size_t cap = 0;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *p = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
-        if (!json_is_object(p)) {
-            json_decref(p);
-            p = json_object();
-        }
-        if (!json_object_get(p, "call_id"))
-            json_object_set_new(p, "call_id",
-                                json_string((const char *)sqlite3_column_text(st, 1)));
-        json_array_append_new(arr, p);
+        json_array_append_new(arr, dc__store_missed_json((const char *)sqlite3_column_text(st, 1),
+                                                         (const char *)sqlite3_column_text(st, 2)));
         if (ids) {
             if (*n == cap) {
                 cap = cap ? cap * 2 : 8;
@@ -972,77 +790,62 @@ static int dc__missed_rows(dc__sq *s, sqlite3_stmt *st, json_t *arr, int64_t **i
 
 static int dc__missed_mark(dc__sq *s, const char *account_id, const int64_t *ids, size_t n)
 {
-    sqlite3_stmt *st;
     int rc = 0;
     for (size_t i = 0; !rc && i < n; i++) {
-        rc = dc__stmt(s, ST_MISSED_MARK, &st);
-        if (rc)
-            break;
-        dc__bind_text(st, 1, account_id);
-        sqlite3_bind_int64(st, 2, ids[i]);
-        rc = dc__run(s, st, "missed mark");
+        const dc__val p[] = {DC__T(account_id), DC__I(ids[i])};
+        rc = dc__exec(s, ST_MISSED_MARK, p, DC__NVALS(p), "missed mark");
     }
+    return rc;
+}
+
+/* Reads the missed rows of (account_id, cuid) with statement which into a new array; limit > 0
+ * is bound third, ids collected when asked. */
+static int dc__missed_query(dc__sq *s, enum dc__st which, const char *account_id, const char *cuid,
+                            int limit, json_t **out, int64_t **ids, size_t *n)
+{
+    sqlite3_stmt *st;
+    const dc__val p[] = {DC__T(account_id), DC__T(cuid), DC__I(limit)};
+    json_t *arr = json_array();
+    int rc = arr ? dc__bound(s, which, p, limit > 0 ? 3 : 2, &st) : DC_ENOMEM;
+    if (!rc) {
+        rc = dc__missed_rows(s, st, arr, ids, n);
+        dc__release(st);
+    }
+    if (rc) {
+        json_decref(arr);
+        arr = NULL;
+    }
+    *out = arr;
     return rc;
 }
 
 static int sq_missed_take(dc__store *base, const char *account_id, const char *cuid, json_t **out)
 {
     dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
     int64_t *ids = NULL;
     size_t n = 0;
-    if (!account_id || !cuid || !out)
-        return DC_EINVAL;
-    json_t *arr = json_array();
-    if (!arr)
-        return DC_ENOMEM;
-    int rc = dc__begin(s);
+    *out = NULL;
+    int rc = sq_begin(&s->base);
     if (!rc)
-        rc = dc__stmt(s, ST_MISSED_UNDELIVERED, &st);
-    if (!rc) {
-        dc__bind_text(st, 1, account_id);
-        dc__bind_text(st, 2, cuid);
-        rc = dc__missed_rows(s, st, arr, &ids, &n);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
+        rc = dc__missed_query(s, ST_MISSED_UNDELIVERED, account_id, cuid, 0, out, &ids, &n);
     if (!rc)
         rc = dc__missed_mark(s, account_id, ids, n);
     if (!rc)
-        rc = dc__commit(s);
+        rc = sq_commit(&s->base);
     if (rc) {
-        dc__rollback(s);
-        json_decref(arr);
-        arr = NULL;
+        sq_rollback(&s->base);
+        json_decref(*out);
+        *out = NULL;
     }
     free(ids);
-    *out = arr;
     return rc;
 }
 
 static int sq_missed_list(dc__store *base, const char *account_id, const char *cuid, int limit,
                           json_t **out)
 {
-    dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
-    if (!account_id || !cuid || !out || limit < 1)
-        return DC_EINVAL;
-    json_t *arr = json_array();
-    int rc = arr ? dc__stmt(s, ST_MISSED_LIST, &st) : DC_ENOMEM;
-    if (!rc) {
-        dc__bind_text(st, 1, account_id);
-        dc__bind_text(st, 2, cuid);
-        sqlite3_bind_int(st, 3, limit);
-        rc = dc__missed_rows(s, st, arr, NULL, NULL);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
-    if (rc) {
-        json_decref(arr);
-        arr = NULL;
-    }
-    *out = arr;
-    return rc;
+    return dc__missed_query((dc__sq *)base, ST_MISSED_LIST, account_id, cuid, limit, out, NULL,
+                            NULL);
 }
 
 /* ---- revocations -------------------------------------------------------------------------- */
@@ -1050,84 +853,37 @@ static int sq_missed_list(dc__store *base, const char *account_id, const char *c
 static int sq_revoke_set(dc__store *base, const char *account_id, const char *cuid,
                          int64_t before_s)
 {
-    dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
-    if (!account_id || !cuid)
-        return DC_EINVAL;
-    int rc = dc__stmt(s, ST_REVOKE_SET, &st);
-    if (rc)
-        return rc;
-    dc__bind_text(st, 1, account_id);
-    dc__bind_text(st, 2, cuid);
-    sqlite3_bind_int64(st, 3, before_s);
-    rc = dc__run(s, st, "revoke set");
-    sqlite3_clear_bindings(st);
-    return rc;
+    const dc__val p[] = {DC__T(account_id), DC__T(cuid), DC__I(before_s)};
+    return dc__exec((dc__sq *)base, ST_REVOKE_SET, p, DC__NVALS(p), "revoke set");
 }
 
 static int sq_revoke_get(dc__store *base, const char *account_id, const char *cuid,
                          int64_t *before_s)
 {
-    dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
-    if (!account_id || !cuid || !before_s)
-        return DC_EINVAL;
-    int rc = dc__stmt(s, ST_REVOKE_GET, &st);
-    if (rc)
-        return rc;
-    dc__bind_text(st, 1, account_id);
-    dc__bind_text(st, 2, cuid);
-    int r = sqlite3_step(st);
-    *before_s = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = dc__fail(s, "revoke get");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
+    const dc__val p[] = {DC__T(account_id), DC__T(cuid)};
+    return dc__query_int((dc__sq *)base, ST_REVOKE_GET, p, DC__NVALS(p), "revoke get", before_s);
 }
 
 /* ---- outbox ------------------------------------------------------------------------------- */
-
-static int dc__outbox_item_row(sqlite3_stmt *st, dc__outbox_item *it)
-{
-    it->id = sqlite3_column_int64(st, 0);
-    dc__col_copy(it->account_id, sizeof it->account_id, st, 1);
-    dc__col_copy(it->kind, sizeof it->kind, st, 2);
-    it->url = dc__col_dup(st, 3);
-    it->body = dc__col_dup(st, 4);
-    it->attempts = sqlite3_column_int(st, 5);
-    it->next_ms = sqlite3_column_int64(st, 6);
-    it->created_ms = sqlite3_column_int64(st, 7);
-    return it->url && it->body ? 0 : DC_ENOMEM;
-}
 
 static int sq_outbox_due(dc__store *base, int64_t now_ms, size_t max, dc__outbox_item **items,
                          size_t *n)
 {
     dc__sq *s = (dc__sq *)base;
     sqlite3_stmt *st;
-    if (!items || !n)
-        return DC_EINVAL;
-    *items = NULL;
-    *n = 0;
-    if (max == 0)
-        return 0;
-    if (max > 10000)
-        max = 10000;
     dc__outbox_item *arr = calloc(max, sizeof *arr);
     if (!arr)
         return DC_ENOMEM;
-    int rc = dc__stmt(s, ST_OUTBOX_DUE, &st), r = SQLITE_DONE;
+    const dc__val p[] = {DC__I(now_ms), DC__I((int64_t)max)};
+    int rc = dc__bound(s, ST_OUTBOX_DUE, p, DC__NVALS(p), &st), r = SQLITE_DONE;
     size_t count = 0;
     if (!rc) {
-        sqlite3_bind_int64(st, 1, now_ms);
-        sqlite3_bind_int64(st, 2, (int64_t)max);
+        dc__store_row row = dc__row(st);
         while (!rc && count < max && (r = sqlite3_step(st)) == SQLITE_ROW)
-            rc = dc__outbox_item_row(st, &arr[count++]);
+            rc = dc__store_outbox_item_row(&row, &arr[count++]);
         if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
             rc = dc__fail(s, "outbox due");
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        dc__release(st);
     }
     if (rc) {
         dc__outbox_items_free(arr, count);
@@ -1142,112 +898,45 @@ static int sq_outbox_due(dc__store *base, int64_t now_ms, size_t max, dc__outbox
     return 0;
 }
 
-/* Runs an outbox UPDATE bound by the caller; DC_ENOTFOUND when no row changed. */
-static int dc__outbox_update(dc__sq *s, sqlite3_stmt *st, const char *what)
-{
-    int rc = dc__run(s, st, what);
-    sqlite3_clear_bindings(st);
-    if (!rc && sqlite3_changes(s->db) == 0)
-        rc = DC_ENOTFOUND;
-    return rc;
-}
-
 /* The successful delivery counts as an attempt. */
 static int sq_outbox_done(dc__store *base, int64_t id, int64_t now_ms, int http_status)
 {
-    dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
-    int rc = dc__stmt(s, ST_OUTBOX_DONE, &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now_ms);
-    sqlite3_bind_int(st, 3, http_status);
-    return dc__outbox_update(s, st, "outbox done");
+    const dc__val p[] = {DC__I(id), DC__I(now_ms), DC__I(http_status)};
+    return dc__exec_changed((dc__sq *)base, ST_OUTBOX_DONE, p, DC__NVALS(p), "outbox done");
 }
 
 static int sq_outbox_retry(dc__store *base, int64_t id, int attempts, int64_t next_ms,
                            const char *error)
 {
-    dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
-    int rc = dc__stmt(s, ST_OUTBOX_RETRY, &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int(st, 2, attempts);
-    sqlite3_bind_int64(st, 3, next_ms);
-    dc__bind_opt(st, 4, error);
-    return dc__outbox_update(s, st, "outbox retry");
+    const dc__val p[] = {DC__I(id), DC__I(attempts), DC__I(next_ms), DC__T(dc__opt(error))};
+    return dc__exec_changed((dc__sq *)base, ST_OUTBOX_RETRY, p, DC__NVALS(p), "outbox retry");
 }
 
 static int sq_outbox_fail(dc__store *base, int64_t id, const char *error)
 {
-    dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
-    int rc = dc__stmt(s, ST_OUTBOX_FAIL, &st);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, id);
-    dc__bind_opt(st, 2, error);
-    return dc__outbox_update(s, st, "outbox fail");
+    const dc__val p[] = {DC__I(id), DC__T(dc__opt(error))};
+    return dc__exec_changed((dc__sq *)base, ST_OUTBOX_FAIL, p, DC__NVALS(p), "outbox fail");
 }
 
 static int sq_outbox_depth(dc__store *base, int64_t *n)
 {
-    dc__sq *s = (dc__sq *)base;
-    sqlite3_stmt *st;
-    if (!n)
-        return DC_EINVAL;
-    int rc = dc__stmt(s, ST_OUTBOX_DEPTH, &st);
-    if (rc)
-        return rc;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    else
-        rc = dc__fail(s, "outbox depth");
-    sqlite3_reset(st);
-    return rc;
-}
-
-static json_t *dc__outbox_log_row(sqlite3_stmt *st)
-{
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
-    json_object_set_new(o, "url", json_string((const char *)sqlite3_column_text(st, 1)));
-    json_object_set_new(o, "event", dc__store_json_str((const char *)sqlite3_column_text(st, 2)));
-    json_object_set_new(o, "attempts", json_integer(sqlite3_column_int(st, 3)));
-    json_object_set_new(o, "state", json_string((const char *)sqlite3_column_text(st, 4)));
-    json_object_set_new(o, "last_error",
-                        dc__store_json_str((const char *)sqlite3_column_text(st, 5)));
-    json_object_set_new(o, "http_status",
-                        sqlite3_column_type(st, 6) == SQLITE_NULL
-                            ? json_null()
-                            : json_integer(sqlite3_column_int(st, 6)));
-    json_object_set_new(o, "created_at", dc__store_json_time(sqlite3_column_int64(st, 7)));
-    json_object_set_new(o, "delivered_at", dc__store_json_time(sqlite3_column_int64(st, 8)));
-    return o;
+    return dc__query_int((dc__sq *)base, ST_OUTBOX_DEPTH, NULL, 0, "outbox depth", n);
 }
 
 static int sq_outbox_log(dc__store *base, const char *account_id, int limit, json_t **out)
 {
     dc__sq *s = (dc__sq *)base;
     sqlite3_stmt *st;
-    if (!account_id || !out || limit < 1)
-        return DC_EINVAL;
+    const dc__val p[] = {DC__T(account_id), DC__I(limit)};
     json_t *arr = json_array();
-    int rc = arr ? dc__stmt(s, ST_OUTBOX_LOG, &st) : DC_ENOMEM, r;
+    int rc = arr ? dc__bound(s, ST_OUTBOX_LOG, p, DC__NVALS(p), &st) : DC_ENOMEM, r;
     if (!rc) {
-        dc__bind_text(st, 1, account_id);
-        sqlite3_bind_int(st, 2, limit);
+        dc__store_row row = dc__row(st);
         while ((r = sqlite3_step(st)) == SQLITE_ROW)
-            json_array_append_new(arr, dc__outbox_log_row(st));
+            json_array_append_new(arr, dc__store_outbox_log_row(&row));
         if (r != SQLITE_DONE)
             rc = dc__fail(s, "outbox log");
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
+        dc__release(st);
     }
     if (rc) {
         json_decref(arr);
@@ -1263,11 +952,15 @@ static const struct dc__store_ops dc__sqlite_ops = {
     .close = sq_close,
     .backup = sq_backup,
     .schema_version = sq_schema_version,
-    .account_create = sq_account_create,
-    .account_get = sq_account_get,
-    .account_by_key = sq_account_by_key,
+    .account_insert = sq_account_insert,
+    .account_fetch = sq_account_fetch,
     .account_update = sq_account_update,
-    .call_save = sq_call_save,
+    .call_save = dc__store_call_save_tx,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .call_upsert = sq_call_upsert,
+    .outbox_insert = sq_outbox_insert,
     .call_find_client = sq_call_find_client,
     .call_load = sq_call_load,
     .calls_list = sq_calls_list,
@@ -1291,8 +984,7 @@ int dc__store_sqlite_open(const char *path, const unsigned char master_key[32], 
     dc__sq *s = calloc(1, sizeof *s);
     if (!s)
         return DC_ENOMEM;
-    s->base.ops = &dc__sqlite_ops;
-    memcpy(s->key, master_key, sizeof s->key);
+    dc__store_init(&s->base, &dc__sqlite_ops, master_key);
     int rc, created = access(path, F_OK) != 0;
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,

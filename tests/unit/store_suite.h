@@ -12,9 +12,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/util.h"
 #include "dcall/errors.h"
@@ -29,6 +31,36 @@ struct fx {
     char url[256]; /* opens this test's store again: "sqlite:" (with dir) or postgresql://... */
     dc__store *s;
 };
+
+static int fx_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* A new fixture with dir made from the mkdtemp template tmpl; NULL when that fails. */
+static struct fx *fx_new(const char *tmpl)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    snprintf(f->dir, sizeof f->dir, "%s", tmpl);
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* Closes the fixture's store and removes its dir with everything in it. */
+static void fx_free(struct fx *f)
+{
+    dc__store_close(f->s);
+    nftw(f->dir, fx_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+}
 
 /* Defined by the backend's test file: 1 when needle occurs anywhere in the bytes the backend
  * keeps on disk for this test's store, else 0. */

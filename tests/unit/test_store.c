@@ -2,23 +2,13 @@
  * SQLite backend does (file mode, online backup, plain-path URLs). */
 #include "store_suite.h"
 
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/dcall-test-store-XXXXXX");
-    if (!mkdtemp(f->dir))
+    struct fx *f = fx_new("/tmp/dcall-test-store-XXXXXX");
+    if (!f)
         return -1;
     /* a data dir that does not exist yet: open must create it */
     strcat(f->dir, "/data");
@@ -32,11 +22,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    dc__store_close(f->s);
-    char *slash = strrchr(f->dir, '/');
-    *slash = 0;
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
+    /* the tree to remove is the temp dir above the data dir */
+    *strrchr(f->dir, '/') = 0;
+    fx_free(f);
     return 0;
 }
 

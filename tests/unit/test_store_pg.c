@@ -3,28 +3,17 @@
  * database (outbox claims, concurrent migrations), reconnects, URL forms, no built-in backup. */
 #include "store_suite.h"
 
-#include <ftw.h>
 #include <pthread.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pg_fixture.h"
 
 static pg_fixture PG;
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/dcall-test-store-pg-XXXXXX");
-    if (!f || !mkdtemp(f->dir) || pg_fixture_new_db(&PG, f->url, sizeof f->url) != 0)
+    struct fx *f = fx_new("/tmp/dcall-test-store-pg-XXXXXX");
+    if (!f || pg_fixture_new_db(&PG, f->url, sizeof f->url) != 0)
         return -1;
     if (dc__store_open(f->url, f->dir, KEY, &f->s) != 0)
         return -1;
@@ -34,10 +23,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    dc__store_close(f->s);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
+    fx_free(*state);
     return 0;
 }
 
