@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/validate.h"
+#include "server/relay.h"
 #include "server/server.h"
 
 static const char *const dc__reasons[8] = {"completed", "declined",    "missed",       "cancelled",
@@ -172,6 +173,8 @@ dc__call *dc__call_find(dc__server *srv, const char *account_id, const char *id)
 
 static void dc__callee_remove(dc__call *call, dc__session *s)
 {
+    if (call->srv->relay)
+        dc__relay_drop(call->srv->relay, call->rec.id, s->id);
     for (int i = 0; i < call->n_callees; i++) {
         if (call->callees[i] == s) {
             call->callees[i] = call->callees[--call->n_callees];
@@ -248,6 +251,8 @@ int dc__call_end(dc__call *call, const char *reason, const char *detail, const c
         json_decref(p);
     }
     dc__call_notify_end(call);
+    if (srv->relay)
+        dc__relay_drop(srv->relay, r->id, NULL);
     DC_INFO("calls", "%s ended %s%s%s", r->id, reason, detail ? "/" : "", detail ? detail : "");
     dc__call_unlink(call);
     uv_timer_stop(&call->ring_timer);
@@ -546,6 +551,8 @@ static void dc__call_answer(dc__call *call, dc__session *s)
     r->answered_ms = dc__now_ms();
     call->answerer = s;
     s->call = call;
+    if (call->srv->relay) /* media between caller and this device; other devices' legs go */
+        dc__relay_link(call->srv->relay, r->id, call->caller->id, s->id);
     uv_timer_stop(&call->ring_timer);
     dc__call_save(call->srv, r, "call.answered");
     dc__session_event(call->caller, "answered", dc__ev_call(r));
@@ -681,32 +688,16 @@ void dc__call_action(dc__session *s, const char *type, json_t *msg, const char *
     }
 }
 
-static dc__session *dc__other_party(dc__call *call, dc__session *s)
-{
-    if (call->caller == s)
-        return call->answerer;
-    if (call->answerer == s)
-        return call->caller;
-    return NULL;
-}
-
-/* Tells the other party of an answered call that s dropped or came back. */
-static void dc__call_tell_peer(dc__session *s, const char *event)
-{
-    dc__call *call = s->call;
-    dc__session *o = call ? dc__other_party(call, s) : NULL;
-    if (o && !strcmp(call->rec.state, "ongoing"))
-        dc__session_event(o, event, json_pack("{ss ss}", "call_id", call->rec.id, "who", "peer"));
-}
-
 void dc__call_party_detached(dc__session *s)
 {
-    dc__call_tell_peer(s, "reconnecting");
+    if (s->call)
+        dc__call_party_down(s->call, s, DC__DOWN_SIGNAL, 1);
 }
 
 void dc__call_party_reattached(dc__session *s)
 {
-    dc__call_tell_peer(s, "reconnected");
+    if (s->call)
+        dc__call_party_down(s->call, s, DC__DOWN_SIGNAL, 0);
 }
 
 void dc__call_leave(dc__session *s)

@@ -13,6 +13,7 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "server/relay.h"
 #include "server/server.h"
 
 static void dc__usage(FILE *f)
@@ -20,6 +21,7 @@ static void dc__usage(FILE *f)
     fprintf(f,
             "usage: dcalld [--listen HOST:PORT] [--data DIR] [--db URL] [--ring-timeout S]\n"
             "              [--reconnect-grace S] [--drain-timeout S] [--tls-cert F --tls-key F]\n"
+            "              [--media-port P] [--media-workers N] [--public-ip IP] [--no-media]\n"
             "              [--log-level debug|info|warn|error] [--test-mode]\n"
             "       dcalld account create --data DIR --name NAME\n"
             "       dcalld backup --data DIR FILE\n");
@@ -58,6 +60,10 @@ static int dc__parse_args(int argc, char **argv, dc__server_config *cfg, const c
             cfg->test_mode = 1;
             continue;
         }
+        if (!strcmp(a, "--no-media")) {
+            cfg->media_port = -1;
+            continue;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             dc__usage(stdout);
             exit(0);
@@ -88,6 +94,12 @@ static int dc__parse_args(int argc, char **argv, dc__server_config *cfg, const c
             snprintf(cfg->tls_cert, sizeof cfg->tls_cert, "%s", v);
         else if (!strcmp(a, "--tls-key"))
             snprintf(cfg->tls_key, sizeof cfg->tls_key, "%s", v);
+        else if (!strcmp(a, "--media-port"))
+            bad = dc__parse_int(v, 0, 65535, &cfg->media_port);
+        else if (!strcmp(a, "--media-workers"))
+            bad = dc__parse_int(v, 1, 64, &cfg->media_workers);
+        else if (!strcmp(a, "--public-ip"))
+            snprintf(cfg->public_ip, sizeof cfg->public_ip, "%s", v);
         else if (!strcmp(a, "--name"))
             *name = v;
         else if (!strcmp(a, "--log-level")) {
@@ -195,6 +207,10 @@ static void dc__stop_final(uv_timer_t *t)
         return; /* the repeating timer checks again */
     dc__session *s, *tmp;
     uv_timer_stop(&srv->drain_timer);
+    if (srv->relay) {
+        dc__relay_stop(srv->relay);
+        srv->relay = NULL;
+    }
     dc__outbox_stop(srv);
     dc__http_stop(srv);
     HASH_ITER(hh, srv->sessions, s, tmp)
@@ -250,6 +266,34 @@ static void dc__on_signal(uv_signal_t *h, int sig)
     uv_timer_start(&srv->drain_timer, dc__drain_done, (uint64_t)srv->cfg.drain_s * 1000, 0);
 }
 
+/* The media relay on the listen host (or --public-ip in candidates), one worker per core. */
+static int dc__media_start(dc__server *srv)
+{
+    if (srv->cfg.media_port < 0)
+        return 0;
+    dc__relay_config rc;
+    memset(&rc, 0, sizeof rc);
+    snprintf(rc.bind_ip, sizeof rc.bind_ip, "%s", srv->cfg.listen_host);
+    snprintf(rc.public_ip, sizeof rc.public_ip, "%s",
+             srv->cfg.public_ip[0] ? srv->cfg.public_ip : srv->cfg.listen_host);
+    rc.port = srv->cfg.media_port;
+    rc.workers =
+        srv->cfg.media_workers > 0 ? srv->cfg.media_workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (rc.workers < 1)
+        rc.workers = 1;
+    int rc_ =
+        dc__relay_start(&rc, srv->loop, srv->cfg.grace_s, dc__call_media_event, srv, &srv->relay);
+    if (rc_ < 0) {
+        fprintf(stderr, "dcalld: cannot start the media relay on %s: %s\n", rc.bind_ip,
+                dc_strerror(rc_));
+        return rc_;
+    }
+    for (int i = 0; i < rc.workers; i++)
+        DC_INFO("dcalld", "media relay worker %d on udp %s:%d", i, rc.bind_ip,
+                dc__relay_udp_port(srv->relay, i));
+    return 0;
+}
+
 static void dc__raise_nofile(void)
 {
     struct rlimit rl;
@@ -284,7 +328,7 @@ static int dc__serve(dc__server *srv)
     srv->sig_term.data = srv->sig_int.data = srv;
     uv_signal_start(&srv->sig_term, dc__on_signal, SIGTERM);
     uv_signal_start(&srv->sig_int, dc__on_signal, SIGINT);
-    if (dc__outbox_start(srv) < 0 || dc__http_start(srv) < 0) {
+    if (dc__outbox_start(srv) < 0 || dc__http_start(srv) < 0 || dc__media_start(srv) < 0) {
         fprintf(stderr, "dcalld: cannot start\n");
         return 1;
     }

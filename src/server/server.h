@@ -17,6 +17,8 @@
 #define DC__REPLAY_MAX 256
 #define DC__MAX_DEVICES 16
 #define DC__RATE_SECONDS 12
+#define DC__DOWN_SIGNAL 1 /* the party's WebSocket is gone (within the grace) */
+#define DC__DOWN_MEDIA 2  /* the party's media leg is silent */
 
 struct dc__outbox;
 struct dc__call;
@@ -33,6 +35,9 @@ typedef struct dc__server_config {
     int test_mode;
     char tls_cert[1024];
     char tls_key[1024];
+    int media_port;     /* first UDP port of the relay; 0: ephemeral; -1: no media */
+    int media_workers;  /* relay worker threads */
+    char public_ip[64]; /* address in media candidates (default: the listen host) */
 } dc__server_config;
 
 typedef struct dc__acct_cache {
@@ -116,6 +121,9 @@ typedef struct dc__call {
     int ringing_sent;
     int ring_timeout_s;
     char glare_ccid[65]; /* the client_call_id of a place that glared into this call */
+    int down[2];         /* per party (caller, answerer): DC__DOWN_* reasons it is unreachable */
+    int flowing;         /* bits 2 (caller) and 4 (answerer): its media reaches the other */
+    int media_sent;      /* the `media` event went out */
     uv_timer_t ring_timer;
     int ended;
     UT_hash_handle hh;
@@ -138,6 +146,7 @@ typedef struct dc__server {
     dc__session *sessions;
     dc__call *calls;
     struct dc__outbox *outbox;
+    struct dc__relay *relay; /* NULL when media is off */
     uv_signal_t sig_term, sig_int;
     uv_timer_t drain_timer;
     void (*on_drained)(struct dc__server *srv); /* the last call ended while draining */
@@ -220,6 +229,15 @@ void dc__outbox_item_clear(dc__outbox_item *item);
 /* accounts (rest.c): cached account lookup (do not free; valid until the cache entry changes). */
 int dc__account_lookup(dc__server *srv, const char *id, dc__account **out);
 int dc__account_save(dc__server *srv, dc__account *a);
+
+/* callmedia.c: offers to the relay, relay events to parties and the record. */
+struct dc__relay_event;
+void dc__call_offer(dc__session *s, json_t *msg, const char *ref);
+void dc__call_media_event(void *ud, const struct dc__relay_event *ev);
+/* A party of an answered call became unreachable for reason why (DC__DOWN_*), or reachable
+ * again: the other party (and the party itself, when connected) hears reconnecting/reconnected
+ * once per change seen from outside. */
+void dc__call_party_down(dc__call *call, dc__session *s, int why, int down);
 
 /* stats.c */
 int dc__stats_query(dc__store *store, const char *account_id, int64_t from_ms, int64_t to_ms,

@@ -483,6 +483,8 @@ void dc__ws_on_message(dc__conn *c, const char *text, size_t len)
     } else if (!strcmp(type, "ringing") || !strcmp(type, "answer") || !strcmp(type, "decline") ||
                !strcmp(type, "cancel") || !strcmp(type, "hangup")) {
         dc__call_action(c->session, type, msg, ref);
+    } else if (strcmp(type, "offer") == 0) {
+        dc__call_offer(c->session, msg, ref);
     } else if (strcmp(type, "ack") == 0) {
         dc__session_ack(c->session, json_object_get(msg, "seq"), ref);
     } else if (strcmp(type, "logout") == 0) {

@@ -1,0 +1,226 @@
+/* Internals of the media relay shared by relay.c (threads, sockets, queues, leg
+ * tables) and relay_leg.c (per-packet work). Everything in a dc__worker and its
+ * legs is touched only by that worker's thread, except the command queue (mu).
+ */
+#ifndef DC_SERVER_RELAY_IMPL_H
+#define DC_SERVER_RELAY_IMPL_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uthash.h>
+
+#include "media/dtls.h"
+#include "media/rtp.h"
+#include "media/sdp.h"
+#include "media/srtp.h"
+#include "server/relay.h"
+
+#define DC__RELAY_BATCH 32
+#define DC__RELAY_PKT_CAP 1536 /* one UDP payload plus SRTP overhead, 4-byte aligned */
+#define DC__RELAY_TICK_MS 20
+#define DC__RELAY_SILENT_MS 3000
+#define DC__RELAY_RTCP_MS 1000
+#define DC__RELAY_QUALITY_MS 5000
+#define DC__RELAY_QUALITY_FIRST_MS 4000 /* first report: within 5 s of media starting */
+/* A valid check without USE-CANDIDATE moves a nominated leg only when nothing
+ * came from the current address for this long, so a client that still probes
+ * its other candidate pairs cannot make the leg flap while its media path
+ * works. */
+#define DC__RELAY_MOVE_QUIET_MS 300
+
+typedef struct dc__worker dc__worker;
+
+/* Fixed-size, zero-padded key for the 5-tuple table (the local side is the
+ * worker's socket). */
+typedef struct dc__addrkey {
+    uint16_t family;
+    uint16_t port;
+    uint8_t ip[16];
+} dc__addrkey;
+
+typedef struct dc__leg {
+    char key[96]; /* "<call_id>/<leg_id>" */
+    char call_id[40];
+    char leg_id[48];
+    dc__worker *w;
+    UT_hash_handle hh_id, hh_uf, hh_olduf, hh_addr;
+    struct dc__leg *peer; /* set by link; both legs point at each other */
+
+    /* ICE (we are lite: answer checks, follow the nominated address) */
+    char ufrag[DC_SDP_UFRAG_MAX + 1], pwd[DC_SDP_PWD_MAX + 1];
+    char old_ufrag[DC_SDP_UFRAG_MAX + 1], old_pwd[DC_SDP_PWD_MAX + 1]; /* "" unless restarting */
+    char remote_ufrag[DC_SDP_UFRAG_MAX + 1], old_remote_ufrag[DC_SDP_UFRAG_MAX + 1];
+    int in_uf, in_olduf, in_addr;
+    int has_addr, nominated;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    dc__addrkey akey;
+
+    /* DTLS-SRTP */
+    uint8_t remote_fp[DC__DTLS_FP_LEN];
+    dc__dtls *dtls;
+    dc__srtp *srtp;
+    size_t ovh_rtp, ovh_rtcp;
+    int connected, failed;
+
+    /* inbound stream (what this leg's party sends us) */
+    struct dc__rtp_rx_stats in;
+    int in_started;
+    int opus_pt; /* the Opus payload type this party negotiated */
+    char cname[20];
+
+    /* outbound stream (what we send this leg's party): one continuous stream */
+    uint32_t out_ssrc;
+    int out_started;
+    uint32_t src_ssrc; /* SSRC of the peer's stream we currently map onto it */
+    uint16_t src_last_seq;
+    uint16_t seq_delta; /* out seq = src seq + seq_delta */
+    uint32_t ts_delta;  /* out ts = src ts + ts_delta */
+    uint16_t out_last_seq;
+    uint32_t out_last_ts;
+    int64_t out_last_ms;
+    uint32_t out_packets, out_octets;
+    /* what the party reports about our outbound stream (its RR) */
+    double rtt_ms; /* < 0: not measured yet */
+    double rr_jitter_ms;
+    int32_t rr_lost;     /* cumulative lost */
+    uint32_t rr_ext_max; /* extended highest sequence number */
+    int have_rr;
+
+    /* timers and liveness (monotonic ms) */
+    int64_t created_ms, last_rx_ms, next_rtcp_ms;
+    int64_t last_addr_rx_ms; /* last packet from the current address */
+    int silent, lost;
+    /* quality of what this leg's party hears */
+    int flowing;           /* FLOWING reported: our media reached the peer */
+    int64_t hear_start_ms; /* first packet forwarded to this leg; 0 until then */
+    int64_t next_quality_ms;
+    uint32_t q_in_expected; /* peer's inbound counters at the last report */
+    int64_t q_in_lost;
+    int32_t q_rr_lost; /* this leg's RR counters at the last report */
+    uint32_t q_rr_ext_max;
+} dc__leg;
+
+typedef enum dc__relay_cmd_kind {
+    DC__CMD_OFFER = 1,
+    DC__CMD_LINK,
+    DC__CMD_DROP
+} dc__relay_cmd_kind;
+
+typedef struct dc__relay_cmd {
+    struct dc__relay_cmd *next;
+    dc__relay_cmd_kind kind;
+    char call_id[40];
+    char leg_id[48]; /* "" for DROP of the whole call */
+    char leg_b[48];  /* LINK */
+    /* OFFER */
+    char ufrag[DC_SDP_UFRAG_MAX + 1], pwd[DC_SDP_PWD_MAX + 1];
+    char remote_ufrag[DC_SDP_UFRAG_MAX + 1];
+    uint8_t remote_fp[DC__DTLS_FP_LEN];
+    uint32_t out_ssrc;
+    int opus_pt;
+    char cname[20];
+} dc__relay_cmd;
+
+typedef struct dc__relay_evnode {
+    struct dc__relay_evnode *next;
+    dc__relay_event ev;
+} dc__relay_evnode;
+
+/* Counters a worker keeps (read racily by tests and stats; never reset). */
+typedef struct dc__relay_counters {
+    atomic_ulong rx, tx, dropped, stun, forwarded;
+} dc__relay_counters;
+
+struct dc__worker {
+    dc__relay *relay;
+    int idx;
+    pthread_t th;
+    int started;
+    int fd, port, efd, epfd;
+    atomic_int stop;
+    pthread_mutex_t mu;
+    dc__relay_cmd *cmd_head, *cmd_tail;
+
+    dc__leg *by_id, *by_uf, *by_olduf, *by_addr;
+    int64_t now; /* monotonic ms, refreshed once per loop turn */
+
+    struct mmsghdr rx[DC__RELAY_BATCH];
+    struct iovec rxiov[DC__RELAY_BATCH];
+    struct sockaddr_storage rxaddr[DC__RELAY_BATCH];
+    _Alignas(16) uint8_t rxbuf[DC__RELAY_BATCH][DC__RELAY_PKT_CAP];
+
+    struct mmsghdr tx[DC__RELAY_BATCH];
+    struct iovec txiov[DC__RELAY_BATCH];
+    struct sockaddr_storage txaddr[DC__RELAY_BATCH];
+    _Alignas(16) uint8_t txbuf[DC__RELAY_BATCH][DC__RELAY_PKT_CAP];
+    int ntx;
+
+    dc__relay_counters cnt;
+};
+
+/* The signalling thread's view of a leg: our credentials and SSRC, so a
+ * re-offer with the same remote credentials gets the same answer and a new one
+ * is recognised as an ICE restart. */
+typedef struct dc__sig_leg {
+    char key[96];
+    char call_id[40];
+    int worker;
+    char ufrag[DC_ICE_UFRAG_LEN + 1], pwd[DC_ICE_PWD_LEN + 1];
+    char remote_ufrag[DC_SDP_UFRAG_MAX + 1];
+    uint8_t remote_fp[DC__DTLS_FP_LEN];
+    uint32_t ssrc;
+    char cname[20];
+    uint64_t sess_id, sess_ver;
+    UT_hash_handle hh;
+} dc__sig_leg;
+
+struct dc__relay {
+    dc__relay_config cfg;
+    int grace_s;
+    uv_loop_t *loop;
+    dc__relay_event_cb cb;
+    void *ud;
+    dc__dtls_ctx *dtls;
+    uv_async_t async;
+    pthread_mutex_t ev_mu;
+    dc__relay_evnode *ev_head, *ev_tail;
+    dc__sig_leg *sig; /* signalling thread only */
+    char err_field[32];
+    int nworkers;
+    dc__worker *workers;
+};
+
+/* relay.c: queues and sends, for relay_leg.c */
+void dc__relay_emit(dc__worker *w, const dc__leg *leg, dc__relay_event_type type, int err);
+void dc__relay_emit_quality(dc__worker *w, const dc__leg *leg, double mos, double loss_pct,
+                            double rtt_ms, double jitter_ms);
+/* A free transmit slot (DC__RELAY_PKT_CAP bytes, 16-byte aligned) and its
+ * commit. */
+uint8_t *dc__worker_tx_slot(dc__worker *w);
+void dc__worker_tx_commit(dc__worker *w, size_t len, const struct sockaddr_storage *to,
+                          socklen_t tolen);
+void dc__worker_send(dc__worker *w, const void *data, size_t len, const struct sockaddr_storage *to,
+                     socklen_t tolen);
+void dc__worker_flush(dc__worker *w);
+/* Leg tables. */
+void dc__worker_set_addr(dc__worker *w, dc__leg *leg, const struct sockaddr_storage *a,
+                         socklen_t alen);
+void dc__worker_forget_old_ufrag(dc__worker *w, dc__leg *leg);
+void dc__addrkey_of(dc__addrkey *k, const struct sockaddr_storage *a);
+
+/* relay_leg.c: per-leg and per-packet work, all on the worker thread */
+int dc__leg_create(dc__worker *w, const dc__relay_cmd *c, dc__leg **out);
+/* A new offer for an existing leg: an ICE restart when the remote ufrag
+ * changed, a new DTLS association when the remote fingerprint changed. */
+int dc__leg_reoffer(dc__worker *w, dc__leg *leg, const dc__relay_cmd *c);
+void dc__leg_destroy(dc__worker *w, dc__leg *leg);
+/* One received datagram; leg is the one its 5-tuple maps to, or NULL. */
+void dc__leg_input(dc__worker *w, dc__leg *leg, uint8_t *pkt, size_t len,
+                   const struct sockaddr_storage *from, socklen_t fromlen);
+void dc__leg_tick(dc__worker *w, dc__leg *leg);
+
+#endif
