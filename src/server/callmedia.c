@@ -2,6 +2,7 @@
  * relay events become protocol events (media, quality, reconnecting/reconnected) and the call
  * record's quality summary; a failed or lost leg ends the call. */
 #include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,10 +82,16 @@ void dc__call_party_down(dc__call *call, dc__session *s, int why, int down)
         dc__session_event(s, type, json_pack("{ss ss}", "call_id", call->rec.id, "who", "self"));
 }
 
+static double dc__round2(double x)
+{
+    return (double)llround(x * 100.0) / 100.0;
+}
+
 static void dc__media_quality(dc__call *call, dc__session *s, const dc__relay_event *ev)
 {
-    json_t *q = json_pack("{ss sf sf sf sf}", "call_id", call->rec.id, "mos", ev->mos, "loss_pct",
-                          ev->loss_pct, "rtt_ms", ev->rtt_ms, "jitter_ms", ev->jitter_ms);
+    json_t *q = json_pack("{ss sf sf sf sf}", "call_id", call->rec.id, "mos", dc__round2(ev->mos),
+                          "loss_pct", dc__round2(ev->loss_pct), "rtt_ms", dc__round2(ev->rtt_ms),
+                          "jitter_ms", dc__round2(ev->jitter_ms));
     dc__session_event(s, "quality", q);
     dc__call_rec *r = &call->rec;
     double n = (double)r->q_samples;

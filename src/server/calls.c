@@ -76,7 +76,7 @@ int dc__webhook_item(dc__server *srv, const char *event, const dc__call_rec *r,
     dc__iso8601(at, now);
     json_t *body = json_pack("{ss ss ss ss so}", "id", evid, "type", event, "created_at", at,
                              "account_id", r->account_id, "call", dc__call_rec_json(r));
-    item->body = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    item->body = json_dumps(body, DC__JSON_OUT);
     json_decref(body);
     item->url = strdup(a->webhook_url);
     if (!item->body || !item->url) {

@@ -17,7 +17,7 @@ static const char *const dc__webhook_events[] = {"call.placed", "call.ringing", 
 static void dc__reply(dc__http_req *r, int status, json_t *body)
 {
     free(r->resp);
-    r->resp = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    r->resp = body ? json_dumps(body, DC__JSON_OUT) : NULL;
     r->resp_len = r->resp ? strlen(r->resp) : 0;
     r->status = status;
     json_decref(body);

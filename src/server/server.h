@@ -14,6 +14,8 @@
 #include "server/store.h"
 
 #define DC__MAX_MSG 65536
+/* How the server writes JSON: compact, keys in insertion order, reals without binary noise. */
+#define DC__JSON_OUT (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
 #define DC__REPLAY_MAX 256
 #define DC__MAX_DEVICES 16
 #define DC__RATE_SECONDS 12

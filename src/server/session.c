@@ -72,7 +72,7 @@ void dc__send_error(dc__conn *c, int err, const char *field, const char *ref, js
     }
     json_object_set_new(ev, "type", json_string("error"));
     json_object_set_new(ev, "ts_ms", json_integer(dc__now_ms()));
-    char *text = json_dumps(ev, JSON_COMPACT);
+    char *text = json_dumps(ev, DC__JSON_OUT);
     if (text && c)
         dc__conn_send(c, text, strlen(text));
     free(text);
@@ -87,7 +87,7 @@ void dc__session_event(dc__session *s, const char *type, json_t *ev)
     json_object_set_new(ev, "type", json_string(type));
     json_object_set_new(ev, "seq", json_integer((json_int_t)s->seq));
     json_object_set_new(ev, "ts_ms", json_integer(dc__now_ms()));
-    char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(ev, DC__JSON_OUT);
     json_decref(ev);
     if (!text)
         return;
@@ -245,7 +245,7 @@ static void dc__send_registered(dc__session *s, int resumed, const dc__account *
      * own numbering. */
     json_object_set_new(ev, "type", json_string("registered"));
     json_object_set_new(ev, "ts_ms", json_integer(dc__now_ms()));
-    char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(ev, DC__JSON_OUT);
     json_decref(ev);
     if (text && s->conn)
         dc__conn_send(s->conn, text, strlen(text));

@@ -4,6 +4,7 @@
  * the call_save transaction, record JSON and frees. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,29 @@ void dc__outbox_items_free(dc__outbox_item *items, size_t n)
     free(items);
 }
 
+/* Two decimals are all a MOS or a percentage carries; more is noise from averaging. */
+static json_t *dc__json_2dp(double v)
+{
+    return json_real(isfinite(v) ? round(v * 100.0) / 100.0 : 0.0);
+}
+
+/* null when the call had no quality reports (never connected media, or ended before the first). */
+static json_t *dc__call_quality_json(const dc__call_rec *r)
+{
+    if (r->q_samples <= 0)
+        return json_null();
+    json_t *q = json_object();
+    if (!q)
+        return NULL;
+    json_object_set_new(q, "samples", json_integer(r->q_samples));
+    json_object_set_new(q, "mos_avg", dc__json_2dp(r->mos_avg));
+    json_object_set_new(q, "mos_min", dc__json_2dp(r->mos_min));
+    json_object_set_new(q, "loss_pct", dc__json_2dp(r->loss_pct));
+    json_object_set_new(q, "rtt_ms", dc__json_2dp(r->rtt_ms));
+    json_object_set_new(q, "jitter_ms", dc__json_2dp(r->jitter_ms));
+    return q;
+}
+
 json_t *dc__call_rec_json(const dc__call_rec *r)
 {
     if (!r)
@@ -107,6 +131,7 @@ json_t *dc__call_rec_json(const dc__call_rec *r)
     json_object_set_new(o, "reason", dc__store_json_str(r->reason));
     json_object_set_new(o, "detail", dc__store_json_str(r->detail));
     json_object_set_new(o, "ended_by", dc__store_json_str(r->ended_by));
+    json_object_set_new(o, "quality", dc__call_quality_json(r));
     return o;
 }
 
@@ -191,6 +216,12 @@ int dc__store_call_row(const dc__store_row *row, dc__call_rec **out)
     dc__row_copy(r->reason, sizeof r->reason, row, 14);
     dc__row_copy(r->detail, sizeof r->detail, row, 15);
     dc__row_copy(r->ended_by, sizeof r->ended_by, row, 16);
+    r->q_samples = (int)row->i64(row, 17);
+    r->mos_avg = row->f64(row, 18);
+    r->mos_min = row->f64(row, 19);
+    r->loss_pct = row->f64(row, 20);
+    r->rtt_ms = row->f64(row, 21);
+    r->jitter_ms = row->f64(row, 22);
     if (!r->context) {
         dc__call_rec_free(r);
         return DC_ENOMEM;

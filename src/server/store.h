@@ -106,7 +106,9 @@ int dc__store_call_load(dc__store *s, const char *account_id, const char *id, dc
 void dc__call_rec_free(dc__call_rec *r);
 /* The REST view of a call: {"id","client_call_id","caller","caller_name","callee","context",
  * "remote_context","caller_image","callee_image","state","created_at","answered_at","ended_at",
- * "duration_ms","reason","detail","ended_by"} with ISO 8601 times (null when unset). */
+ * "duration_ms","reason","detail","ended_by","quality"} with ISO 8601 times (null when unset);
+ * quality is null when q_samples is 0, else {"samples","mos_avg","mos_min","loss_pct","rtt_ms",
+ * "jitter_ms"} rounded to 2 decimals. */
 json_t *dc__call_rec_json(const dc__call_rec *r);
 int dc__store_call_get(dc__store *s, const char *account_id, const char *id, json_t **out);
 /* Newest first. *next_cursor is malloc'd or NULL on the last page. */

@@ -88,7 +88,7 @@ int dc__store_postgres_open(const char *url, const unsigned char master_key[32],
 #define DC__CALL_COLS                                                                              \
     "id, account_id, client_call_id, caller, callee, caller_name, context, remote_context,"        \
     " caller_image, callee_image, state, created_ms, answered_ms, ended_ms, reason, detail,"       \
-    " ended_by"
+    " ended_by, q_samples, mos_avg, mos_min, loss_pct, rtt_ms, jitter_ms"
 #define DC__OUTBOX_LOG_COLS                                                                        \
     "id, url, event, attempts, state, last_error, http_status, created_ms, delivered_ms"
 
@@ -98,8 +98,9 @@ typedef struct dc__store_row {
     const char *(*text)(const struct dc__store_row *row, int col); /* NULL for SQL NULL */
     int64_t (*i64)(const struct dc__store_row *row, int col);      /* 0 for SQL NULL */
     int (*is_null)(const struct dc__store_row *row, int col);
-    void *res; /* the backend's statement or result */
-    int i;     /* the row's number within res, where the backend numbers rows */
+    double (*f64)(const struct dc__store_row *row, int col); /* 0 for SQL NULL */
+    void *res;                                               /* the backend's statement or result */
+    int i; /* the row's number within res, where the backend numbers rows */
 } dc__store_row;
 
 /* Readers of rows selected with DC__ACC_COLS (secrets unsealed with key), DC__CALL_COLS,

@@ -76,6 +76,11 @@ static const char *const dc__migrations[] = {
     " delivered_ms BIGINT);"
     "CREATE INDEX outbox_due ON outbox(state, next_ms);"
     "CREATE INDEX outbox_acc ON outbox(account_id, id);",
+    /* 2: the call's voice quality summary; NULL (and q_samples 0) when it had no reports */
+    "ALTER TABLE calls ADD COLUMN q_samples INTEGER NOT NULL DEFAULT 0,"
+    " ADD COLUMN mos_avg DOUBLE PRECISION, ADD COLUMN mos_min DOUBLE PRECISION,"
+    " ADD COLUMN loss_pct DOUBLE PRECISION, ADD COLUMN rtt_ms DOUBLE PRECISION,"
+    " ADD COLUMN jitter_ms DOUBLE PRECISION;",
 };
 #define DC__N_MIGRATIONS ((int)(sizeof dc__migrations / sizeof dc__migrations[0]))
 
@@ -116,7 +121,8 @@ static const char *const dc__sql[ST__COUNT] = {
                       " kid = $10 WHERE id = $1",
     [ST_CALL_UPSERT] =
         "INSERT INTO calls (" DC__CALL_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,"
-        "$14,$15,$16,$17) ON CONFLICT (id) DO UPDATE SET client_call_id = "
+        "$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"
+        " ON CONFLICT (id) DO UPDATE SET client_call_id = "
         "excluded.client_call_id,"
         " caller = excluded.caller, callee = excluded.callee, caller_name = "
         "excluded.caller_name,"
@@ -126,7 +132,9 @@ static const char *const dc__sql[ST__COUNT] = {
         " state = excluded.state, created_ms = excluded.created_ms,"
         " answered_ms = excluded.answered_ms, ended_ms = excluded.ended_ms,"
         " reason = excluded.reason, detail = excluded.detail, ended_by = "
-        "excluded.ended_by"
+        "excluded.ended_by,"
+        " q_samples = excluded.q_samples, mos_avg = excluded.mos_avg, mos_min = excluded.mos_min,"
+        " loss_pct = excluded.loss_pct, rtt_ms = excluded.rtt_ms, jitter_ms = excluded.jitter_ms"
         " WHERE calls.account_id = excluded.account_id",
     [ST_CALL_FIND_CLIENT] =
         "SELECT " DC__CALL_COLS " FROM calls WHERE account_id = $1 AND caller = $2"
@@ -354,10 +362,18 @@ static int dc__row_null(const dc__store_row *row, int col)
     return PQgetisnull(row->res, row->i, col);
 }
 
+/* The server sends float8 as text that round-trips (extra_float_digits defaults to 1 since
+ * PostgreSQL 12); strtod reads it back exactly in the C locale dcalld runs in. */
+static double dc__row_f64(const dc__store_row *row, int col)
+{
+    const char *v = dc__v(row->res, row->i, col);
+    return v ? strtod(v, NULL) : 0.0;
+}
+
 /* Row i of res, for the shared row readers in store.c. */
 static dc__store_row dc__row(PGresult *res, int i)
 {
-    return (dc__store_row){dc__row_text, dc__row_i64, dc__row_null, res, i};
+    return (dc__store_row){dc__row_text, dc__row_i64, dc__row_null, dc__row_f64, res, i};
 }
 
 /* Runs statement i and keeps its result when it has a row: DC_ENOTFOUND when it has none. */
@@ -568,10 +584,23 @@ static int pg_outbox_insert(dc__store *base, const char *account_id, dc__outbox_
     return rc;
 }
 
+typedef char dc__real[32];
+
+/* One of the call's quality figures as a parameter: NULL when the call had no quality reports;
+ * %.17g so that the stored double is the one saved. */
+static const char *dc__quality_param(dc__real buf, const dc__call_rec *r, double v)
+{
+    if (r->q_samples <= 0)
+        return NULL;
+    snprintf(buf, sizeof(dc__real), "%.17g", v);
+    return buf;
+}
+
 static int pg_call_upsert(dc__store *base, const dc__call_rec *r)
 {
     dc__pg *s = (dc__pg *)base;
-    dc__num created, answered, ended;
+    dc__num created, answered, ended, samples;
+    dc__real q[5];
     /* NULL, not "", so calls without a client id never collide in the unique
      * index */
     const char *p[] = {r->id,
@@ -590,8 +619,14 @@ static int pg_call_upsert(dc__store *base, const dc__call_rec *r)
                        dc__i64(ended, r->ended_ms),
                        r->reason,
                        r->detail,
-                       r->ended_by};
-    int rc = dc__q_changed(s, ST_CALL_UPSERT, 17, p);
+                       r->ended_by,
+                       dc__i64(samples, r->q_samples > 0 ? r->q_samples : 0),
+                       dc__quality_param(q[0], r, r->mos_avg),
+                       dc__quality_param(q[1], r, r->mos_min),
+                       dc__quality_param(q[2], r, r->loss_pct),
+                       dc__quality_param(q[3], r, r->rtt_ms),
+                       dc__quality_param(q[4], r, r->jitter_ms)};
+    int rc = dc__q_changed(s, ST_CALL_UPSERT, (int)(sizeof p / sizeof p[0]), p);
     /* no change: the id exists under another account, which must stay invisible
      */
     return rc == DC_ENOTFOUND ? DC_EINVAL : rc;

@@ -55,6 +55,13 @@ static const char *const dc__migrations[] = {
     " http_status INTEGER, delivered_ms INTEGER);"
     "CREATE INDEX outbox_due ON outbox(state, next_ms);"
     "CREATE INDEX outbox_acc ON outbox(account_id, id);",
+    /* 2: the call's voice quality summary; NULL (and q_samples 0) when it had no reports */
+    "ALTER TABLE calls ADD COLUMN q_samples INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE calls ADD COLUMN mos_avg REAL;"
+    "ALTER TABLE calls ADD COLUMN mos_min REAL;"
+    "ALTER TABLE calls ADD COLUMN loss_pct REAL;"
+    "ALTER TABLE calls ADD COLUMN rtt_ms REAL;"
+    "ALTER TABLE calls ADD COLUMN jitter_ms REAL;",
 };
 #define DC__N_MIGRATIONS ((int)(sizeof dc__migrations / sizeof dc__migrations[0]))
 
@@ -100,14 +107,17 @@ static const char *const dc__sql[ST__COUNT] = {
                       " branding = ?8, api_secret_sealed = coalesce(?9, api_secret_sealed),"
                       " kid = ?10 WHERE id = ?1",
     [ST_CALL_UPSERT] =
-        "INSERT INTO calls (" DC__CALL_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        "INSERT INTO calls (" DC__CALL_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+        "?,?,?,?,?,?)"
         " ON CONFLICT(id) DO UPDATE SET client_call_id = excluded.client_call_id,"
         " caller = excluded.caller, callee = excluded.callee, caller_name = excluded.caller_name,"
         " context = excluded.context, remote_context = excluded.remote_context,"
         " caller_image = excluded.caller_image, callee_image = excluded.callee_image,"
         " state = excluded.state, created_ms = excluded.created_ms,"
         " answered_ms = excluded.answered_ms, ended_ms = excluded.ended_ms,"
-        " reason = excluded.reason, detail = excluded.detail, ended_by = excluded.ended_by"
+        " reason = excluded.reason, detail = excluded.detail, ended_by = excluded.ended_by,"
+        " q_samples = excluded.q_samples, mos_avg = excluded.mos_avg, mos_min = excluded.mos_min,"
+        " loss_pct = excluded.loss_pct, rtt_ms = excluded.rtt_ms, jitter_ms = excluded.jitter_ms"
         " WHERE calls.account_id = excluded.account_id",
     [ST_CALL_FIND_CLIENT] =
         "SELECT " DC__CALL_COLS " FROM calls WHERE account_id = ? AND caller = ?"
@@ -218,11 +228,12 @@ static const char *dc__opt(const char *v)
     return v && *v ? v : NULL;
 }
 
-/* A value to bind: text (NULL binds NULL) or, with is_num, an integer. */
+/* A value to bind: text (NULL binds NULL) or, with is_num, an integer (1) or a real (2). */
 typedef struct dc__val {
     const char *text;
     int64_t num;
     int is_num;
+    double real;
 } dc__val;
 #define DC__T(v)                                                                                   \
     {                                                                                              \
@@ -239,7 +250,9 @@ static int dc__bound(dc__sq *s, enum dc__st i, const dc__val *vals, int n, sqlit
 {
     int rc = dc__stmt(s, i, out);
     for (int k = 0; !rc && k < n; k++) {
-        if (vals[k].is_num)
+        if (vals[k].is_num == 2)
+            sqlite3_bind_double(*out, k + 1, vals[k].real);
+        else if (vals[k].is_num)
             sqlite3_bind_int64(*out, k + 1, vals[k].num);
         else
             dc__bind_text(*out, k + 1, vals[k].text);
@@ -321,10 +334,15 @@ static int dc__row_null(const dc__store_row *row, int col)
     return sqlite3_column_type(row->res, col) == SQLITE_NULL;
 }
 
+static double dc__row_f64(const dc__store_row *row, int col)
+{
+    return sqlite3_column_double(row->res, col);
+}
+
 /* The current row of st, for the shared row readers in store.c. */
 static dc__store_row dc__row(sqlite3_stmt *st)
 {
-    return (dc__store_row){dc__row_text, dc__row_i64, dc__row_null, st, 0};
+    return (dc__store_row){dc__row_text, dc__row_i64, dc__row_null, dc__row_f64, st, 0};
 }
 
 /* ---- open, close, schema ------------------------------------------------------------------ */
@@ -524,6 +542,12 @@ static int sq_outbox_insert(dc__store *base, const char *account_id, dc__outbox_
     return rc;
 }
 
+/* One of the call's quality figures: NULL when the call had no quality reports. */
+static dc__val dc__quality_val(const dc__call_rec *r, double v)
+{
+    return r->q_samples > 0 ? (dc__val){.real = v, .is_num = 2} : (dc__val){.text = NULL};
+}
+
 static int sq_call_upsert(dc__store *base, const dc__call_rec *r)
 {
     dc__sq *s = (dc__sq *)base;
@@ -544,7 +568,13 @@ static int sq_call_upsert(dc__store *base, const dc__call_rec *r)
                          DC__I(r->ended_ms),
                          DC__T(r->reason),
                          DC__T(r->detail),
-                         DC__T(r->ended_by)};
+                         DC__T(r->ended_by),
+                         DC__I(r->q_samples > 0 ? r->q_samples : 0),
+                         dc__quality_val(r, r->mos_avg),
+                         dc__quality_val(r, r->mos_min),
+                         dc__quality_val(r, r->loss_pct),
+                         dc__quality_val(r, r->rtt_ms),
+                         dc__quality_val(r, r->jitter_ms)};
     int rc = dc__exec_changed(s, ST_CALL_UPSERT, p, DC__NVALS(p), "call save");
     /* no change: the id exists under another account, which must stay invisible */
     return rc == DC_ENOTFOUND ? DC_EINVAL : rc;

@@ -13,11 +13,13 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/crypto.h"
 #include "common/util.h"
 #include "dcall/errors.h"
 #include "server/store.h"
@@ -65,6 +67,10 @@ static void fx_free(struct fx *f)
 /* Defined by the backend's test file: 1 when needle occurs anywhere in the bytes the backend
  * keeps on disk for this test's store, else 0. */
 static int fx_disk_contains(struct fx *f, const char *needle);
+
+/* Defined by the backend's test file: a new database (not the fixture's) holding schema version 1
+ * exactly as it shipped, before the quality columns, with rows_sql run in it; its URL in url. */
+static void fx_v1_store(struct fx *f, const char *rows_sql, char *url, size_t cap);
 
 static dc__account *new_account(dc__store *s, const char *name)
 {
@@ -212,7 +218,9 @@ static void test_call_save_load(void **state)
                         "1970-01-01T00:16:40.000Z");
     assert_true(json_is_null(json_object_get(j, "detail")));
     assert_true(json_is_null(json_object_get(j, "remote_context")));
-    assert_int_equal(json_object_size(j), 17);
+    assert_true(json_is_null(json_object_get(j, "quality")));
+    assert_int_equal(l->q_samples, 0);
+    assert_int_equal(json_object_size(j), 18);
     json_decref(j);
     dc__call_rec_free(l);
 
@@ -657,14 +665,14 @@ static void test_schema_reopen(void **state)
     struct fx *f = *state;
     int v = 0;
     assert_int_equal(dc__store_schema_version(f->s, &v), 0);
-    assert_int_equal(v, 1);
+    assert_int_equal(v, 2);
     dc__account *a = new_account(f->s, "Acme"), *g = NULL;
     seed_calls(f->s, a->id, "b", 4, 1700000000000);
     dc__store_close(f->s);
     f->s = NULL;
     assert_int_equal(dc__store_open(f->url, f->dir, KEY, &f->s), 0);
     assert_int_equal(dc__store_schema_version(f->s, &v), 0);
-    assert_int_equal(v, 1);
+    assert_int_equal(v, 2);
     dc__call_rec *l = NULL;
     assert_int_equal(dc__store_call_load(f->s, a->id, "c_b0000", &l), 0);
     assert_string_equal(l->reason, "declined");
@@ -673,6 +681,205 @@ static void test_schema_reopen(void **state)
     assert_string_equal(g->api_secret, a->api_secret);
     dc__account_free(g);
     dc__account_free(a);
+}
+
+static void set_quality(dc__call_rec *r, int n, double avg, double min, double loss, double rtt,
+                        double jitter)
+{
+    r->q_samples = n;
+    r->mos_avg = avg;
+    r->mos_min = min;
+    r->loss_pct = loss;
+    r->rtt_ms = rtt;
+    r->jitter_ms = jitter;
+}
+
+/* The stored figures are the saved doubles, bit for bit. */
+static void assert_quality_eq(const dc__call_rec *got, const dc__call_rec *want)
+{
+    assert_int_equal(got->q_samples, want->q_samples);
+    assert_true(got->mos_avg == want->mos_avg);
+    assert_true(got->mos_min == want->mos_min);
+    assert_true(got->loss_pct == want->loss_pct);
+    assert_true(got->rtt_ms == want->rtt_ms);
+    assert_true(got->jitter_ms == want->jitter_ms);
+}
+
+static void assert_json_num(const json_t *o, const char *key, double want)
+{
+    const json_t *v = json_object_get(o, key);
+    assert_true(json_is_number(v));
+    if (fabs(json_number_value(v) - want) > 1e-9)
+        fail_msg("%s: %.17g, want %.17g", key, json_number_value(v), want);
+}
+
+/* The REST "quality" object of the call with the figures saved by test_call_quality. */
+static void assert_quality_json(const json_t *call)
+{
+    const json_t *q = json_object_get(call, "quality");
+    assert_true(json_is_object(q));
+    assert_int_equal(json_object_size(q), 6);
+    assert_true(json_is_integer(json_object_get(q, "samples")));
+    assert_int_equal(json_integer_value(json_object_get(q, "samples")), 7);
+    assert_json_num(q, "mos_avg", 4.12);
+    assert_json_num(q, "mos_min", 3.5);
+    assert_json_num(q, "loss_pct", 0.33);
+    assert_json_num(q, "rtt_ms", 42.5);
+    assert_json_num(q, "jitter_ms", 7.13); /* 7.125 rounds half away from zero */
+}
+
+/* The quality summary round-trips through every reader, and clears back to none. */
+static void test_call_quality(void **state)
+{
+    struct fx *f = *state;
+    dc__account *a = new_account(f->s, "Acme");
+    dc__call_rec r, *l = NULL;
+    fill_call(&r, a->id, "c_q1", "ccq1", "rider_1", "driver_7", 1700000000000);
+    snprintf(r.state, sizeof r.state, "ongoing");
+    r.answered_ms = 1700000001000;
+    set_quality(&r, 7, 4.123456789, 3.5, 1.0 / 3.0, 42.5, 7.125);
+    assert_int_equal(dc__store_call_save(f->s, &r, NULL, 0), 0);
+
+    assert_int_equal(dc__store_call_load(f->s, a->id, r.id, &l), 0);
+    assert_quality_eq(l, &r);
+    dc__call_rec_free(l);
+    assert_int_equal(dc__store_call_find_client(f->s, a->id, "rider_1", "ccq1", 0, &l), 0);
+    assert_quality_eq(l, &r);
+    dc__call_rec_free(l);
+
+    json_t *j = NULL, *arr = NULL;
+    assert_int_equal(dc__store_call_get(f->s, a->id, r.id, &j), 0);
+    assert_quality_json(j);
+    json_decref(j);
+    char *next = NULL;
+    dc__call_filter fl = {.limit = 10};
+    assert_int_equal(dc__store_calls_list(f->s, a->id, &fl, &arr, &next), 0);
+    assert_int_equal(json_array_size(arr), 1);
+    assert_quality_json(json_array_get(arr, 0));
+    json_decref(arr);
+    assert_null(next);
+
+    /* crash recovery closes the call and keeps what was measured */
+    int n = 0;
+    assert_int_equal(
+        dc__store_calls_close_open(f->s, 1700000009000, "server_restart", NULL, NULL, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(dc__store_call_load(f->s, a->id, r.id, &l), 0);
+    assert_string_equal(l->reason, "failed");
+    assert_quality_eq(l, &r);
+    dc__call_rec_free(l);
+
+    /* no reports: the figures are not kept (they read back as 0) and the REST view says null */
+    r.q_samples = 0;
+    assert_int_equal(dc__store_call_save(f->s, &r, NULL, 0), 0);
+    assert_int_equal(dc__store_call_load(f->s, a->id, r.id, &l), 0);
+    dc__call_rec none;
+    set_quality(&none, 0, 0, 0, 0, 0, 0);
+    assert_quality_eq(l, &none);
+    j = dc__call_rec_json(l);
+    assert_true(json_is_null(json_object_get(j, "quality")));
+    json_decref(j);
+    dc__call_rec_free(l);
+    /* the REST view reads q_samples alone: stale figures in the record never show */
+    set_quality(&r, 0, 4.0, 4.0, 0, 0, 0);
+    j = dc__call_rec_json(&r);
+    assert_true(json_is_null(json_object_get(j, "quality")));
+    json_decref(j);
+    dc__account_free(a);
+}
+
+/* Rows of a version 1 database: an account whose secret is sealed with KEY, an ended call and a
+ * ringing one. */
+static char *v1_rows_sql(void)
+{
+    char *sealed = NULL, *sql = NULL;
+    assert_int_equal(dc__seal(KEY, "sk_v1secret", &sealed), 0);
+    int n = asprintf(
+        &sql,
+        "INSERT INTO accounts (id, api_key, kid, name, api_secret_sealed, ring_timeout_s,"
+        " dev_key_auth, webhook_url, webhook_events, webhook_secret_sealed, branding, created_ms)"
+        " VALUES ('acc_v1', 'key_v1', 'k1', 'Old Co', '%s', 40, 0, NULL, '[]', NULL,"
+        " '{\"button_theme\":\"white\"}', 1600000000000);"
+        "INSERT INTO calls (id, account_id, client_call_id, caller, callee, caller_name, context,"
+        " remote_context, caller_image, callee_image, state, created_ms, answered_ms, ended_ms,"
+        " reason, detail, ended_by) VALUES"
+        " ('c_v1done', 'acc_v1', 'cc1', 'rider_1', 'driver_7', 'Asha', 'ride #1', NULL, NULL,"
+        " NULL, 'ended', 1600000001000, 1600000002000, 1600000043250, 'completed', '',"
+        " 'driver_7'),"
+        " ('c_v1ring', 'acc_v1', 'cc2', 'rider_2', 'driver_7', NULL, 'ride #2', NULL, NULL, NULL,"
+        " 'ringing', 1600000050000, 0, 0, '', '', '');",
+        sealed);
+    free(sealed);
+    assert_true(n > 0);
+    return sql;
+}
+
+/* A database left by a dcalld of schema version 1 is migrated on open and keeps its rows. */
+static void test_migrate_v1(void **state)
+{
+    struct fx *f = *state;
+    char url[256], *rows = v1_rows_sql();
+    fx_v1_store(f, rows, url, sizeof url);
+    free(rows);
+    dc__store *s = NULL;
+    int v = 0;
+    assert_int_equal(dc__store_open(url, f->dir, KEY, &s), 0);
+    assert_int_equal(dc__store_schema_version(s, &v), 0);
+    assert_int_equal(v, 2);
+
+    dc__account *g = NULL;
+    assert_int_equal(dc__store_account_get(s, "acc_v1", &g), 0);
+    assert_string_equal(g->name, "Old Co");
+    assert_string_equal(g->api_secret, "sk_v1secret");
+    assert_int_equal(g->ring_timeout_s, 40);
+    dc__account_free(g);
+
+    dc__call_rec *l = NULL;
+    assert_int_equal(dc__store_call_load(s, "acc_v1", "c_v1done", &l), 0);
+    assert_string_equal(l->caller_name, "Asha");
+    assert_string_equal(l->reason, "completed");
+    assert_string_equal(l->ended_by, "driver_7");
+    assert_int_equal(l->ended_ms, 1600000043250);
+    assert_int_equal(l->q_samples, 0);
+    json_t *j = dc__call_rec_json(l);
+    assert_true(json_is_null(json_object_get(j, "quality")));
+    assert_int_equal(json_integer_value(json_object_get(j, "duration_ms")), 41250);
+    json_decref(j);
+
+    /* the old rows take a quality summary like new ones */
+    set_quality(l, 3, 4.25, 3.75, 0.5, 120.0, 12.0);
+    assert_int_equal(dc__store_call_save(s, l, NULL, 0), 0);
+    dc__call_rec *l2 = NULL;
+    assert_int_equal(dc__store_call_load(s, "acc_v1", "c_v1done", &l2), 0);
+    assert_quality_eq(l2, l);
+    dc__call_rec_free(l2);
+
+    json_t *arr = NULL;
+    char *next = NULL;
+    dc__call_filter fl = {.limit = 10};
+    assert_int_equal(dc__store_calls_list(s, "acc_v1", &fl, &arr, &next), 0);
+    assert_int_equal(json_array_size(arr), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "id")),
+                        "c_v1ring");
+    json_decref(arr);
+    int n = 0;
+    assert_int_equal(dc__store_calls_close_open(s, 1600000099000, "server_restart", NULL, NULL, &n),
+                     0);
+    assert_int_equal(n, 1);
+    dc__store_close(s);
+
+    /* reopened: nothing migrates twice, everything is still there */
+    assert_int_equal(dc__store_open(url, f->dir, KEY, &s), 0);
+    assert_int_equal(dc__store_schema_version(s, &v), 0);
+    assert_int_equal(v, 2);
+    assert_int_equal(dc__store_call_load(s, "acc_v1", "c_v1done", &l2), 0);
+    assert_quality_eq(l2, l);
+    dc__call_rec_free(l2);
+    assert_int_equal(dc__store_call_load(s, "acc_v1", "c_v1ring", &l2), 0);
+    assert_string_equal(l2->reason, "failed");
+    dc__call_rec_free(l2);
+    dc__call_rec_free(l);
+    dc__store_close(s);
 }
 
 #define STORE_SUITE_TESTS(setup, teardown)                                                         \
@@ -686,6 +893,8 @@ static void test_schema_reopen(void **state)
         cmocka_unit_test_setup_teardown(test_missed, setup, teardown),                             \
         cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),                             \
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),                             \
-        cmocka_unit_test_setup_teardown(test_schema_reopen, setup, teardown)
+        cmocka_unit_test_setup_teardown(test_schema_reopen, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_call_quality, setup, teardown),                       \
+        cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown)
 
 #endif

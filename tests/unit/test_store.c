@@ -2,6 +2,7 @@
  * SQLite backend does (file mode, online backup, plain-path URLs). */
 #include "store_suite.h"
 
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,57 @@ static int teardown(void **state)
     *strrchr(f->dir, '/') = 0;
     fx_free(f);
     return 0;
+}
+
+/* Schema version 1 as dcalld shipped it (store_sqlite.c's first migration), frozen here: old data
+ * dirs hold exactly this, whatever later migrations add. */
+static const char V1_SCHEMA[] =
+    "CREATE TABLE accounts ("
+    " id TEXT PRIMARY KEY, api_key TEXT NOT NULL UNIQUE, kid TEXT NOT NULL, name TEXT NOT NULL,"
+    " api_secret_sealed TEXT NOT NULL, ring_timeout_s INTEGER NOT NULL DEFAULT 0,"
+    " dev_key_auth INTEGER NOT NULL DEFAULT 0, webhook_url TEXT,"
+    " webhook_events TEXT NOT NULL DEFAULT '[]', webhook_secret_sealed TEXT,"
+    " branding TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE calls ("
+    " id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id),"
+    " client_call_id TEXT, caller TEXT NOT NULL, callee TEXT NOT NULL, caller_name TEXT,"
+    " context TEXT NOT NULL, remote_context TEXT, caller_image TEXT, callee_image TEXT,"
+    " state TEXT NOT NULL, created_ms INTEGER NOT NULL, answered_ms INTEGER NOT NULL DEFAULT 0,"
+    " ended_ms INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"
+    " detail TEXT NOT NULL DEFAULT '', ended_by TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX calls_acc_created ON calls(account_id, created_ms);"
+    "CREATE INDEX calls_acc_state ON calls(account_id, state);"
+    "CREATE UNIQUE INDEX calls_client ON calls(account_id, caller, client_call_id);"
+    "CREATE INDEX calls_open ON calls(state) WHERE state <> 'ended';"
+    "CREATE TABLE missed ("
+    " id INTEGER PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id),"
+    " cuid TEXT NOT NULL, call_id TEXT NOT NULL, payload TEXT NOT NULL,"
+    " delivered INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
+    "CREATE INDEX missed_acc_cuid ON missed(account_id, cuid, delivered);"
+    "CREATE TABLE revocations ("
+    " account_id TEXT NOT NULL REFERENCES accounts(id), cuid TEXT NOT NULL,"
+    " before_s INTEGER NOT NULL, PRIMARY KEY (account_id, cuid));"
+    "CREATE TABLE outbox ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL REFERENCES accounts(id),"
+    " kind TEXT NOT NULL, url TEXT NOT NULL, body TEXT NOT NULL, event TEXT,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending', last_error TEXT,"
+    " http_status INTEGER, delivered_ms INTEGER);"
+    "CREATE INDEX outbox_due ON outbox(state, next_ms);"
+    "CREATE INDEX outbox_acc ON outbox(account_id, id);";
+
+static void fx_v1_store(struct fx *f, const char *rows_sql, char *url, size_t cap)
+{
+    char path[200];
+    snprintf(path, sizeof path, "%s/v1.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, V1_SCHEMA, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, rows_sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    snprintf(url, cap, "sqlite:%s", path);
 }
 
 /* 1 when needle occurs anywhere in the file's bytes. */
@@ -89,7 +141,7 @@ static void test_sqlite_backup(void **state)
     assert_int_equal(dc__store_call_load(bk, a->id, "c_b0003", &l), 0);
     dc__call_rec_free(l);
     assert_int_equal(dc__store_schema_version(bk, &v), 0);
-    assert_int_equal(v, 1);
+    assert_int_equal(v, 2);
     dc__store_close(bk);
 
     /* reopen the original by plain path */

@@ -27,6 +27,65 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Schema version 1 as dcalld shipped it (store_postgres.c's first migration), frozen here: old
+ * databases hold exactly this, whatever later migrations add. */
+static const char V1_SCHEMA[] =
+    "CREATE TABLE accounts ("
+    " id TEXT PRIMARY KEY, api_key TEXT NOT NULL UNIQUE, kid TEXT NOT NULL, "
+    "name TEXT NOT NULL,"
+    " api_secret_sealed TEXT NOT NULL, ring_timeout_s INTEGER NOT NULL DEFAULT "
+    "0,"
+    " dev_key_auth INTEGER NOT NULL DEFAULT 0, webhook_url TEXT,"
+    " webhook_events TEXT NOT NULL DEFAULT '[]', webhook_secret_sealed TEXT,"
+    " branding TEXT NOT NULL, created_ms BIGINT NOT NULL);"
+    "CREATE TABLE calls ("
+    " id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id),"
+    " client_call_id TEXT, caller TEXT NOT NULL, callee TEXT NOT NULL, "
+    "caller_name TEXT,"
+    " context TEXT NOT NULL, remote_context TEXT, caller_image TEXT, "
+    "callee_image TEXT,"
+    " state TEXT NOT NULL, created_ms BIGINT NOT NULL, answered_ms BIGINT NOT "
+    "NULL DEFAULT 0,"
+    " ended_ms BIGINT NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"
+    " detail TEXT NOT NULL DEFAULT '', ended_by TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX calls_acc_created ON calls(account_id, created_ms);"
+    "CREATE INDEX calls_acc_state ON calls(account_id, state);"
+    "CREATE UNIQUE INDEX calls_client ON calls(account_id, caller, "
+    "client_call_id);"
+    "CREATE INDEX calls_open ON calls(state) WHERE state <> 'ended';"
+    "CREATE TABLE missed ("
+    " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " account_id TEXT NOT NULL REFERENCES accounts(id), cuid TEXT NOT NULL,"
+    " call_id TEXT NOT NULL, payload TEXT NOT NULL, delivered INTEGER NOT NULL "
+    "DEFAULT 0,"
+    " created_ms BIGINT NOT NULL);"
+    "CREATE INDEX missed_acc_cuid ON missed(account_id, cuid, delivered);"
+    "CREATE TABLE revocations ("
+    " account_id TEXT NOT NULL REFERENCES accounts(id), cuid TEXT NOT NULL,"
+    " before_s BIGINT NOT NULL, PRIMARY KEY (account_id, cuid));"
+    "CREATE TABLE outbox ("
+    " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " account_id TEXT NOT NULL REFERENCES accounts(id), kind TEXT NOT NULL, "
+    "url TEXT NOT NULL,"
+    " body TEXT NOT NULL, event TEXT, attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_ms BIGINT NOT NULL, created_ms BIGINT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'pending', last_error TEXT, http_status "
+    "INTEGER,"
+    " delivered_ms BIGINT);"
+    "CREATE INDEX outbox_due ON outbox(state, next_ms);"
+    "CREATE INDEX outbox_acc ON outbox(account_id, id);"
+    "CREATE TABLE dcall_schema (version INTEGER NOT NULL);"
+    "INSERT INTO dcall_schema (version) VALUES (1);";
+
+static void fx_v1_store(struct fx *f, const char *rows_sql, char *url, size_t cap)
+{
+    (void)f;
+    assert_int_equal(pg_fixture_new_db(&PG, url, cap), 0);
+    const char *db = strrchr(url, '/') + 1;
+    assert_int_equal(pg_fixture_exec(&PG, db, V1_SCHEMA), 0);
+    assert_int_equal(pg_fixture_exec(&PG, db, rows_sql), 0);
+}
+
 /* Every file of the cluster (heap, indexes, WAL) after a checkpoint. */
 static int fx_disk_contains(struct fx *f, const char *needle)
 {
@@ -213,7 +272,7 @@ static void test_pg_concurrent_migration(void **state)
     for (int i = 0; i < N; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(o[i].rc, 0);
-        assert_int_equal(o[i].version, 1);
+        assert_int_equal(o[i].version, 2);
     }
     pthread_barrier_destroy(&go);
 }
