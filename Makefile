@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 DATA ?= ./var
 
-.PHONY: all deps build run test asan bench fmt clean
+.PHONY: all deps build run test asan bench bench-srtp fmt clean
 
 all: build
 
@@ -30,6 +30,10 @@ asan: deps
 
 bench: build
 	@node bench/run.mjs --build $(BUILD)
+
+# SRTP ns/packet, Debian's (NSS) libsrtp2 vs the OpenSSL one install-deps builds (bench/README.md).
+bench-srtp: build
+	@node bench/run.mjs --build $(BUILD) --only srtp
 
 fmt:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

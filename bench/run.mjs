@@ -22,9 +22,9 @@ function parseArgs(argv) {
     if (a === '--build') o.build = argv[++i];
     else if (num[a]) o[num[a]] = Number(argv[++i]);
     else if (a === '--keep') o.keep = true;
-    else if (a === '--only' && ['held', 'setups', 'latency'].includes(argv[i + 1])) o.only = argv[++i];
+    else if (a === '--only' && ['held', 'setups', 'latency', 'srtp'].includes(argv[i + 1])) o.only = argv[++i];
     else {
-      process.stderr.write(`usage: node bench/run.mjs --build DIR [--clients N] [--pairs N] [--inflight N] [--setup-seconds S] [--rate R] [--latency-seconds S] [--latency-pairs N] [--only held|setups|latency] [--keep]\n`);
+      process.stderr.write(`usage: node bench/run.mjs --build DIR [--clients N] [--pairs N] [--inflight N] [--setup-seconds S] [--rate R] [--latency-seconds S] [--latency-pairs N] [--only held|setups|latency|srtp] [--keep]\n`);
       process.exit(2);
     }
   }
@@ -249,6 +249,17 @@ async function phaseLatency(ctx, o, out) {
   };
 }
 
+// 4. SRTP protect/unprotect CPU-ns per packet for each libsrtp2 build, through the relay's own
+// wrapper (bench/srtp_bench.c, CMake target srtp_bench); the OpenSSL build runs the NSS one.
+function phaseSrtp(o, out) {
+  P.log('srtp: protect/unprotect per packet, each libsrtp2 build');
+  execFileSync('cmake', ['--build', o.build, '--target', 'srtp_bench'], { stdio: ['ignore', 2, 2] });
+  const bin = (v) => path.resolve(o.build, 'bench', `srtp_bench_${v}`);
+  const args = ['--packets', '50000', '--rounds', '5'];
+  const cmd = fs.existsSync(bin('openssl')) ? [bin('openssl'), '--vs', bin('nss'), ...args] : [bin('nss'), ...args];
+  out.srtp = JSON.parse(execFileSync(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 2] }).toString());
+}
+
 // The figures the issue asks for, each next to its baseline ratio and target, for a quick read.
 function headline(out) {
   const h = {};
@@ -276,6 +287,13 @@ function headline(out) {
     h.vs_echo_p99 = l.ratio_p99;
     h.latency_target_met = l.target_met;
   }
+  for (const c of out.srtp?.cases ?? []) {
+    if (c.payload_bytes !== 80) continue;
+    const k = c.profile === 'AEAD_AES_128_GCM' ? 'gcm' : 'aes_cm';
+    h[`srtp_${k}_80b_ns_nss`] = c.nss?.both_ns ?? null;
+    h[`srtp_${k}_80b_ns_openssl`] = c.openssl?.both_ns ?? null;
+  }
+  if (out.srtp) h.srtp_linked = out.srtp.libsrtp2_linked_by_dcalld;
   return h;
 }
 
@@ -332,6 +350,15 @@ async function main() {
       out.generator.note = `RLIMIT_NOFILE ${out.generator.nofile_limit}: clients lowered from ${o.clients} to ${n}`;
       o.clients = n;
     }
+    if (o.only === 'srtp' || !o.only) {
+      try {
+        phaseSrtp(o, out);
+      } catch (e) {
+        out.srtp = { error: String(e.message || e) };
+        if (o.only === 'srtp') throw e;
+      }
+    }
+    if (o.only === 'srtp') return finish(0);
     const ctx = await setup(o, tmp);
     out.dcalld = { pid: ctx.dcalld.pid, pinned_cpu: ctx.dcalld.pinned ? 0 : null, build: path.resolve(o.build) };
     const want = (p) => !o.only || o.only === p;
