@@ -46,7 +46,13 @@ typedef enum dc_event_type {
     DC_EV_MISSED_CALL,        /* notification for the callee of a call it missed */
     DC_EV_BRANDING,           /* the account's branding: json holds {"logo_url",...} */
     DC_EV_ERROR,              /* err/code/message; call_id or client_call_id when about a call */
-    DC_EV_CLOSED              /* final: the client will not reconnect (logout, auth error, close) */
+    DC_EV_CLOSED,             /* final: the client will not reconnect (logout, auth error, close) */
+    /* Voice (issue 4); appended, so earlier values never change. */
+    DC_EV_MEDIA,         /* audio flows end to end (both legs connected, call answered) */
+    DC_EV_QUALITY,       /* what this party hears: mos, loss_pct, rtt_ms, jitter_ms; every 5 s */
+    DC_EV_NETWORK_CHECK  /* pre-call check: score (0-100, or -1 = not measurable), rtt_ms,
+                            jitter_ms, loss_pct; call_id is the call it was measured for, about
+                            1 s after the leg connects (see dc_config.min_network_score) */
 } dc_event_type;
 
 typedef struct dc_event {
@@ -70,6 +76,12 @@ typedef struct dc_event {
     const char *code;     /* DC_EV_ERROR: protocol code, e.g. "invalid_cuid" */
     const char *message;  /* DC_EV_ERROR: text naming the field and the rule */
     const char *json;     /* the server's message as JSON text (NULL for local events) */
+    /* DC_EV_QUALITY (from the server) and DC_EV_NETWORK_CHECK (measured here; loss/rtt only). */
+    double mos;       /* 1.0-4.5 (E-model, ITU-T G.107 reduced) */
+    double loss_pct;  /* packet loss, percent */
+    double rtt_ms;    /* round-trip time */
+    double jitter_ms; /* interarrival jitter */
+    int score;        /* DC_EV_NETWORK_CHECK: 0-100, -1 when it could not be measured */
 } dc_event;
 
 typedef void (*dc_event_cb)(dc_client *c, const dc_event *ev, void *userdata);
@@ -85,6 +97,35 @@ typedef struct dc_config {
     void *userdata;
     void *uv_loop; /* uv_loop_t* of the host, or NULL for a loop thread of the SDK's own */
     int no_reconnect; /* 1: do not reconnect after a lost connection (tests) */
+
+    /* Audio. A source/sink is chosen by a string:
+     *   NULL or ""      the default PortAudio device
+     *   "device:NAME"   the PortAudio device named NAME, else the first whose name contains it
+     *                   (case-insensitive; see dc_audio_devices)
+     *   "wav:PATH"      a WAV file: capture plays it once from the moment media flows end to end
+     *                   (DC_EV_MEDIA), then silence; playout records 48 kHz mono 16-bit from that
+     *                   moment until the call ends (the header is rewritten after every 20 ms
+     *                   block, so the file is a valid WAV at any moment, even after a kill)
+     *   "null"          silence in / discard out
+     * WAV backends get no echo cancellation, noise suppression or gain control. When a source or
+     * sink cannot be opened the app gets DC_EV_ERROR (call_id set, message naming it) and the call
+     * goes on without audio that way; signalling is never affected. A server without media
+     * (older, or --no-media) leaves calls signalling-only, as before. */
+    const char *audio_in;
+    const char *audio_out;
+    int no_media; /* 1: signalling only: no offer is made and no media flows */
+    /* Pre-call network check (DC_EV_NETWORK_CHECK): the SDK measures RTT, jitter and loss to the
+     * media port with the call's own ICE checks: the 10 sent 50 ms apart after the first one that
+     * succeeds (the leg is set up while the phone rings, so this costs no extra round trip or
+     * port) and scores them with the E-model R-factor (0-100). No check answered within 3 s of
+     * the server's SDP answer: score 0, loss 100. Server without media: score -1. With min_network_score > 0, a placed call
+     * scoring below it is cancelled by the SDK before it is answered (the app sees the
+     * DC_EV_NETWORK_CHECK, then DC_EV_ENDED reason "cancelled"). */
+    int min_network_score;
+    /* TLS: a PEM file of CA certificates that sign the server's certificate (https:// and wss://
+     * servers), for servers whose certificate is not signed by a CA the system trusts. NULL: the
+     * system's trust store. */
+    const char *ca_file;
 } dc_config;
 
 typedef struct dc_call_params {
@@ -128,6 +169,19 @@ int dc_token_mint(const char *account_id, const char *api_secret, const char *cu
 int dc_validate_cuid(const char *cuid);
 int dc_validate_name(const char *name);
 int dc_validate_context(const char *context);
+
+/* In-call audio controls; they apply to the current call and to the next ones. */
+int dc_client_set_mute(dc_client *c, int muted);       /* 1: send silence */
+int dc_client_set_hold(dc_client *c, int held);        /* 1: send silence and play nothing */
+int dc_client_set_output_volume(dc_client *c, double gain); /* 0.0-4.0, 1.0 = unchanged */
+
+/* Tells the SDK the device's network changed (the app learns it from the OS): the media leg
+ * moves to a fresh socket at once and re-checks the path, instead of waiting ~1 s for silence. */
+int dc_client_network_changed(dc_client *c);
+
+/* Lists the audio devices PortAudio sees, one "in|out|inout<TAB>NAME" per line (malloc'd text;
+ * free() it). DC_EIO when PortAudio cannot initialise. */
+int dc_audio_devices(char **out);
 
 /* dc_strerror, dc_err_code: see dcall/errors.h */
 

@@ -33,6 +33,13 @@ enum opt_id {
     O_EXITAFTER,
     O_CONTEXT,
     O_CANCEL,
+    O_PLAY,
+    O_RECORD,
+    O_INDEV,
+    O_OUTDEV,
+    O_NOMEDIA,
+    O_CAFILE,
+    O_MINSCORE,
     O_HELP
 };
 
@@ -54,6 +61,13 @@ static const struct {
     {"--exit-after-calls", O_EXITAFTER, 1},
     {"--context", O_CONTEXT, 1},
     {"--cancel-after", O_CANCEL, 1},
+    {"--play", O_PLAY, 1},
+    {"--record", O_RECORD, 1},
+    {"--input-device", O_INDEV, 1},
+    {"--output-device", O_OUTDEV, 1},
+    {"--no-media", O_NOMEDIA, 0},
+    {"--ca-file", O_CAFILE, 1},
+    {"--min-network-score", O_MINSCORE, 1},
     {"--help", O_HELP, 0},
     {"-h", O_HELP, 0},
 };
@@ -103,6 +117,31 @@ static int apply(struct dc__cli_args *a, enum opt_id id, const char *name, const
     case O_HELP:
         a->help = 1;
         break;
+    case O_PLAY:
+        a->play = v;
+        break;
+    case O_RECORD:
+        a->record = v;
+        break;
+    case O_INDEV:
+        a->input_device = v;
+        break;
+    case O_OUTDEV:
+        a->output_device = v;
+        break;
+    case O_NOMEDIA:
+        a->no_media = 1;
+        break;
+    case O_CAFILE:
+        a->ca_file = v;
+        break;
+    case O_MINSCORE: {
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < 0 || n > 100)
+            FAIL("%s: must be a whole number from 0 to 100, got '%s'", name, v);
+        a->min_network_score = (int)n;
+        break;
+    }
     case O_ANSWER:
         return set_seconds(&a->answer_after, name, v, err, errlen);
     case O_DECLINE:
@@ -152,8 +191,10 @@ static int take_word(const char *w, struct dc__cli_args *a, char *err, size_t er
             a->cmd = DC__CLI_LISTEN;
         else if (strcmp(w, "call") == 0)
             a->cmd = DC__CLI_CALL;
+        else if (strcmp(w, "devices") == 0)
+            a->cmd = DC__CLI_DEVICES;
         else
-            FAIL("unknown command '%s' (expected listen or call)", w);
+            FAIL("unknown command '%s' (expected listen, call or devices)", w);
         return 0;
     }
     if (a->cmd == DC__CLI_CALL && !a->callee) {
@@ -166,7 +207,15 @@ static int take_word(const char *w, struct dc__cli_args *a, char *err, size_t er
 static int check(const struct dc__cli_args *a, char *err, size_t errlen)
 {
     if (a->cmd == DC__CLI_NONE)
-        FAIL("missing command: listen or call");
+        FAIL("missing command: listen, call or devices");
+    if (a->cmd == DC__CLI_DEVICES)
+        return 0; /* needs no server */
+    if (a->play && a->input_device)
+        FAIL("choose one of --play and --input-device");
+    if (a->record && a->output_device)
+        FAIL("choose one of --record and --output-device");
+    if (a->no_media && (a->play || a->record || a->input_device || a->output_device))
+        FAIL("--no-media excludes --play, --record and the devices");
     if (!a->server)
         FAIL("--server is required");
     if (a->token && (a->account || a->api_secret))
@@ -185,8 +234,8 @@ static int check(const struct dc__cli_args *a, char *err, size_t errlen)
     } else {
         if (answer_modes > 1)
             FAIL("choose one of --answer-after, --decline-after and --no-answer");
-        if (a->context || a->cancel_after >= 0)
-            FAIL("--context and --cancel-after are for call");
+        if (a->context || a->cancel_after >= 0 || a->min_network_score)
+            FAIL("--context, --cancel-after and --min-network-score are for call");
     }
     return 0;
 }

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-enum dc__cli_cmd { DC__CLI_NONE = 0, DC__CLI_LISTEN, DC__CLI_CALL };
+enum dc__cli_cmd { DC__CLI_NONE = 0, DC__CLI_LISTEN, DC__CLI_CALL, DC__CLI_DEVICES };
 
 struct dc__cli_args {
     const char *server, *token, *account, *api_secret, *cuid, *name;
@@ -15,6 +15,12 @@ struct dc__cli_args {
     double answer_after, decline_after, hangup_after, cancel_after; /* seconds; < 0 = unset */
     int no_answer;
     long exit_after_calls; /* 0 = run until killed */
+    /* audio: --play/--record WAV files, or --input-device/--output-device PortAudio names;
+     * none: silence in, nothing out (media still runs) */
+    const char *play, *record, *input_device, *output_device;
+    int no_media;          /* --no-media: signalling only */
+    const char *ca_file;   /* --ca-file PEM: CAs for an https/wss server */
+    int min_network_score; /* call --min-network-score N (0 = no check enforced) */
     int help;
 };
 

@@ -23,7 +23,7 @@ struct app {
     uv_loop_t loop;
     dc_client *client;
     uv_timer_t action_timer, stop_timer;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sigusr1;
     enum action action;
     char call_id[65];
     char ccid[65];
@@ -39,6 +39,13 @@ static const char usage_text[] =
     "               [--exit-after-calls N]\n"
     "  dcall --server URL (--token T | --account ID --api-secret S) --cuid CUID [--name NAME]\n"
     "        call CUID [--context TEXT] [--hangup-after S] [--cancel-after S]\n"
+    "             [--min-network-score N]\n"
+    "  dcall devices\n"
+    "Audio (listen and call): --play FILE.wav (what this party says, once, from the\n"
+    "'media' event), --record FILE.wav (what it hears, 48 kHz mono 16-bit, from 'media'\n"
+    "to the end of the call), --input-device NAME / --output-device NAME (PortAudio;\n"
+    "see 'dcall devices'), --no-media (signalling only). Default: silence out, nothing\n"
+    "played.\n"
     "S is a decimal number of seconds (0.5). --server takes the server's base URL\n"
     "(http://127.0.0.1:8080; ws:// also accepted). Events are printed as JSON lines.\n";
 
@@ -124,6 +131,18 @@ static void add_fields(json_t *o, const dc_event *ev, json_t *srv)
     case DC_EV_BRANDING:
         add_from_server(o, srv, "branding");
         break;
+    case DC_EV_QUALITY:
+        json_object_set_new(o, "mos", json_real(ev->mos));
+        json_object_set_new(o, "loss_pct", json_real(ev->loss_pct));
+        json_object_set_new(o, "rtt_ms", json_real(ev->rtt_ms));
+        json_object_set_new(o, "jitter_ms", json_real(ev->jitter_ms));
+        break;
+    case DC_EV_NETWORK_CHECK:
+        json_object_set_new(o, "score", ev->score < 0 ? json_null() : json_integer(ev->score));
+        json_object_set_new(o, "rtt_ms", ev->score < 0 ? json_null() : json_real(ev->rtt_ms));
+        json_object_set_new(o, "loss_pct", ev->score < 0 ? json_null() : json_real(ev->loss_pct));
+        json_object_set_new(o, "jitter_ms", ev->score < 0 ? json_null() : json_real(ev->jitter_ms));
+        break;
     case DC_EV_ERROR:
         put_str(o, "code", ev->code ? ev->code : dc_err_code(ev->err));
         put_str(o, "message", ev->message ? ev->message : dc_strerror(ev->err));
@@ -160,6 +179,9 @@ static void print_event(const dc_event *ev)
         [DC_EV_MISSED_CALL] = "missed_call",
         [DC_EV_BRANDING] = "branding",
         [DC_EV_ERROR] = "error",
+        [DC_EV_MEDIA] = "media",
+        [DC_EV_QUALITY] = "quality",
+        [DC_EV_NETWORK_CHECK] = "network_check",
     };
     if (ev->type <= 0 || (size_t)ev->type >= sizeof names / sizeof names[0] || !names[ev->type])
         return;
@@ -187,6 +209,7 @@ static void release_cb(uv_timer_t *t)
     uv_close((uv_handle_t *)&app->stop_timer, close_cb);
     uv_close((uv_handle_t *)&app->sigint, close_cb);
     uv_close((uv_handle_t *)&app->sigterm, close_cb);
+    uv_close((uv_handle_t *)&app->sigusr1, close_cb);
 }
 
 /* Ends the program: close the connection politely, then let the loop run dry. */
@@ -199,6 +222,7 @@ static void finish(struct app *app, int code)
     uv_timer_stop(&app->action_timer);
     uv_signal_stop(&app->sigint);
     uv_signal_stop(&app->sigterm);
+    uv_signal_stop(&app->sigusr1);
     if (app->closed || !app->client) {
         uv_timer_start(&app->stop_timer, release_cb, 0, 0);
         return;
@@ -390,6 +414,15 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_start(&app->stop_timer, stop_timeout, STOP_GRACE_MS, 0);
 }
 
+/* SIGUSR1: "the network changed" (what a phone's OS would tell an app), for tests and scripts. */
+static void on_netchange(uv_signal_t *s, int signum)
+{
+    struct app *app = s->data;
+    (void)signum;
+    if (app->client)
+        dc_client_network_changed(app->client);
+}
+
 /* Checks values the grammar cannot: reported as an error event, exit 2. */
 static int check_values(const struct dc__cli_args *a)
 {
@@ -419,13 +452,50 @@ static int check_values(const struct dc__cli_args *a)
     return 0;
 }
 
+/* "wav:PATH" for a file option, "device:NAME" for a device option, else "null" (silence). */
+static char *audio_spec(const char *file, const char *device)
+{
+    const char *pre = file ? "wav:" : device ? "device:" : NULL;
+    const char *val = file ? file : device;
+    char *s = NULL;
+    if (!pre)
+        return strdup("null");
+    size_t n = strlen(pre) + strlen(val) + 1;
+    if ((s = malloc(n)))
+        snprintf(s, n, "%s%s", pre, val);
+    return s;
+}
+
+static int list_devices(void)
+{
+    char *text = NULL;
+    int rc = dc_audio_devices(&text);
+    if (rc != 0) {
+        fprintf(stderr, "dcall: cannot list audio devices: %s\n", dc_strerror(rc));
+        return 1;
+    }
+    fputs(text, stdout);
+    free(text);
+    return 0;
+}
+
 static int make_client(struct app *app)
 {
     dc_config cfg;
     char *minted = NULL;
+    char *ain = NULL, *aout = NULL;
     int rc;
     memset(&cfg, 0, sizeof cfg);
+    cfg.no_media = app->a.no_media;
+    cfg.min_network_score = app->a.min_network_score;
+    if (!cfg.no_media) {
+        ain = audio_spec(app->a.play, app->a.input_device);
+        aout = audio_spec(app->a.record, app->a.output_device);
+        cfg.audio_in = ain;
+        cfg.audio_out = aout;
+    }
     cfg.server_url = app->a.server;
+    cfg.ca_file = app->a.ca_file;
     cfg.cuid = app->a.cuid;
     cfg.name = app->a.name;
     cfg.token = app->a.token;
@@ -443,6 +513,8 @@ static int make_client(struct app *app)
     cfg.uv_loop = &app->loop;
     rc = dc_client_new(&cfg, &app->client);
     free(minted); /* the client keeps its own copy */
+    free(ain);
+    free(aout);
     if (rc != 0)
         print_local_error(rc, rc == DC_EURL ? "--server" : rc == DC_ETOKEN ? "--token" : "config");
     return rc;
@@ -461,6 +533,8 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return 0;
     }
+    if (app.a.cmd == DC__CLI_DEVICES)
+        return list_devices();
     if (check_values(&app.a) != 0)
         return 2;
     if (uv_loop_init(&app.loop) != 0)
@@ -473,7 +547,10 @@ int main(int argc, char **argv)
     uv_timer_init(&app.loop, &app.stop_timer);
     uv_signal_init(&app.loop, &app.sigint);
     uv_signal_init(&app.loop, &app.sigterm);
+    uv_signal_init(&app.loop, &app.sigusr1);
     app.action_timer.data = app.stop_timer.data = app.sigint.data = app.sigterm.data = &app;
+    app.sigusr1.data = &app;
+    uv_signal_start(&app.sigusr1, on_netchange, SIGUSR1);
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
     dc_client_connect(app.client);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "client_priv.h"
+#include "media.h"
 #include "common/util.h"
 #include "common/validate.h"
 
@@ -26,6 +27,9 @@ static void free_cfg(dc_config *cfg)
     free((char *)cfg->api_key);
     free((char *)cfg->cuid);
     free((char *)cfg->name);
+    free((char *)cfg->audio_in);
+    free((char *)cfg->audio_out);
+    free((char *)cfg->ca_file);
 }
 
 static int dup_opt(const char *in, const char **out)
@@ -107,6 +111,9 @@ static void drain_commands(uv_async_t *a)
             dc__conn_place(c, cmd->text, cmd->ccid);
             cmd->text = NULL;
             break;
+        case DC__CMD_NETCHANGE:
+            dc__media_network_changed(c->media);
+            break;
         case DC__CMD_DESTROY:
             dc__conn_destroy(c);
             break;
@@ -132,7 +139,8 @@ static int init_handles(struct dc_client *c)
     uv_timer_init(c->loop, &c->reap_timer);
     c->retry_timer.data = c->place_timer.data = c->reap_timer.data = c;
     c->handles_open = 4;
-    return 0;
+    /* Made here, before the loop thread runs (or on the host loop's thread), like the timers. */
+    return dc__media_new(c, &c->media);
 }
 
 int dc_client_new(const dc_config *cfg, dc_client **out)
@@ -149,12 +157,17 @@ int dc_client_new(const dc_config *cfg, dc_client **out)
     if (!c)
         return DC_ENOMEM;
     atomic_init(&c->refs, 1);
+    atomic_init(&c->mute, 0);
+    atomic_init(&c->hold, 0);
+    atomic_init(&c->gain_milli, 1000);
     c->url = url;
     snprintf(c->hostport, sizeof c->hostport, "%s:%d", url.host, url.port);
     c->cfg = *cfg;
     if (dup_opt(cfg->server_url, &c->cfg.server_url) || dup_opt(cfg->token, &c->cfg.token) ||
         dup_opt(cfg->account_id, &c->cfg.account_id) || dup_opt(cfg->api_key, &c->cfg.api_key) ||
-        dup_opt(cfg->cuid, &c->cfg.cuid) || dup_opt(cfg->name, &c->cfg.name)) {
+        dup_opt(cfg->cuid, &c->cfg.cuid) || dup_opt(cfg->name, &c->cfg.name) ||
+        dup_opt(cfg->audio_in, &c->cfg.audio_in) || dup_opt(cfg->audio_out, &c->cfg.audio_out) ||
+        dup_opt(cfg->ca_file, &c->cfg.ca_file)) {
         free_cfg(&c->cfg);
         free(c);
         return DC_ENOMEM;
@@ -227,6 +240,12 @@ static void reap_check(uv_timer_t *t)
         }
         if (c->ctx)
             return;
+    }
+    if (c->media) {
+        if (!dc__media_close(c->media))
+            return;
+        dc__media_free(c->media);
+        c->media = NULL;
     }
     uv_timer_stop(t);
     uv_close((uv_handle_t *)&c->async, handle_closed);
@@ -344,6 +363,43 @@ int dc_client_cancel(dc_client *c, const char *call_id)
 int dc_client_hangup(dc_client *c, const char *call_id)
 {
     return call_op(c, "hangup", call_id, NULL);
+}
+
+int dc_client_set_mute(dc_client *c, int muted)
+{
+    if (!c)
+        return DC_EINVAL;
+    atomic_store(&c->mute, muted ? 1 : 0);
+    return 0;
+}
+
+int dc_client_set_hold(dc_client *c, int held)
+{
+    if (!c)
+        return DC_EINVAL;
+    atomic_store(&c->hold, held ? 1 : 0);
+    return 0;
+}
+
+int dc_client_set_output_volume(dc_client *c, double gain)
+{
+    if (!c || !(gain >= 0.0 && gain <= 4.0))
+        return DC_EINVAL;
+    atomic_store(&c->gain_milli, (int)(gain * 1000.0 + 0.5));
+    return 0;
+}
+
+int dc_client_network_changed(dc_client *c)
+{
+    return c ? enqueue(c, DC__CMD_NETCHANGE, NULL, NULL) : DC_EINVAL;
+}
+
+int dc_audio_devices(char **out)
+{
+    if (!out)
+        return DC_EINVAL;
+    *out = NULL;
+    return dc__voice_list_devices(out);
 }
 
 void dc__client_emit(struct dc_client *c, dc_event *ev)

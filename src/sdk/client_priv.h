@@ -18,6 +18,7 @@ enum dc__cmd_kind {
     DC__CMD_LOGOUT,
     DC__CMD_SEND,
     DC__CMD_PLACE,
+    DC__CMD_NETCHANGE,
     DC__CMD_DESTROY
 };
 
@@ -96,6 +97,10 @@ struct dc_client {
     char pend_ccid[65]; /* place sent, no outgoing yet */
     char *pend_text;
     char timedout_ccid[65]; /* a place given up on; a late outgoing for it gets cancelled */
+
+    struct dc__media *media; /* the media engine (media.h); loop thread only */
+    atomic_int mute, hold;   /* audio controls, set from any thread */
+    atomic_int gain_milli;   /* output volume x 1000 */
 };
 
 /* conn.c */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "client_priv.h"
+#include "media.h"
 #include "common/util.h"
 
 #define RX_CHUNK 4096         /* lws rx buffer per connection; messages are reassembled */
@@ -190,8 +191,10 @@ static int ensure_context(struct dc_client *c)
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = protocols;
     info.options = LWS_SERVER_OPTION_LIBUV;
-    if (c->url.tls)
+    if (c->url.tls) {
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.client_ssl_ca_filepath = c->cfg.ca_file; /* NULL: the system's trust store */
+    }
     info.foreign_loops = loops;
     info.pcontext = &c->ctx;
     info.user = c;
@@ -414,6 +417,7 @@ static void end_lost_call(struct dc_client *c)
     snprintf(cid, sizeof cid, "%s", c->call_id);
     snprintf(ccid, sizeof ccid, "%s", c->call_ccid);
     c->call_live = 0;
+    dc__media_call_end(c->media, cid);
     memset(&ev, 0, sizeof ev);
     ev.type = DC_EV_ENDED;
     ev.call_id = cid;
@@ -484,6 +488,23 @@ static int about_pending(struct dc_client *c, json_t *r)
 
 static void on_error(struct dc_client *c, struct dc__sdk_msg *m)
 {
+    const char *ref = json_string_value(json_object_get(m->root, "ref"));
+    if (ref && strncmp(ref, "media:", 6) == 0) {
+        /* A server without media (too old, or started with --no-media): the call goes on
+         * signalling-only, exactly as before media existed. */
+        const char *field = json_string_value(json_object_get(m->root, "field"));
+        if (m->ev.code &&
+            (strcmp(m->ev.code, "unknown_type") == 0 ||
+             (strcmp(m->ev.code, "invalid_state") == 0 && field && strcmp(field, "media") == 0))) {
+            dc__media_unavailable(c->media, ref + 6);
+            return;
+        }
+        /* About a call already over here (the offer crossed its end): nothing to tell. */
+        if (!dc__media_has_leg(c->media, ref + 6))
+            return;
+        if (!m->ev.call_id)
+            m->ev.call_id = ref + 6;
+    }
     if (dc__sdk_auth_final(m->ev.code)) {
         c->final = 1;
         c->error_emitted = 1;
@@ -524,6 +545,7 @@ static void set_live(struct dc_client *c, const char *call_id, const char *ccid)
 static void on_event_msg(struct dc_client *c, struct dc__sdk_msg *m)
 {
     dc_event *ev = &m->ev;
+    int begin_media = 0;
     switch (ev->type) {
     case DC_EV_ERROR:
         on_error(c, m);
@@ -542,17 +564,26 @@ static void on_event_msg(struct dc_client *c, struct dc__sdk_msg *m)
         if (about_pending(c, m->root))
             clear_pending(c);
         set_live(c, ev->call_id, ev->client_call_id);
+        begin_media = 1; /* the leg connects while it rings */
         break;
     case DC_EV_INCOMING:
-        if (!c->call_live)
+        if (!c->call_live) {
             set_live(c, ev->call_id, NULL);
+            begin_media = 1;
+        }
         send_ringing(c, ev->call_id);
         break;
     case DC_EV_ANSWERED:
-        if (c->call_live && ev->call_id && strcmp(ev->call_id, c->call_id) == 0)
+        if (c->call_live && ev->call_id && strcmp(ev->call_id, c->call_id) == 0) {
             c->answered_ms = dc__now_ms();
+            dc__media_on_answered(c->media, ev->call_id);
+        }
+        break;
+    case DC_EV_MEDIA:
+        dc__media_on_flowing(c->media, ev->call_id);
         break;
     case DC_EV_ENDED:
+        dc__media_call_end(c->media, ev->call_id);
         if (c->call_live && ev->call_id && strcmp(ev->call_id, c->call_id) == 0)
             c->call_live = 0;
         if (!ev->client_call_id && c->call_ccid[0] && ev->call_id &&
@@ -563,6 +594,9 @@ static void on_event_msg(struct dc_client *c, struct dc__sdk_msg *m)
         break;
     }
     dc__client_emit(c, ev);
+    /* After the app has the call (an audio error event about it must not come first). */
+    if (begin_media && c->call_live)
+        dc__media_call_begin(c->media, c->call_id);
 }
 
 /* Every 16 processed events, tell the server it may drop their replay copies. */
@@ -585,6 +619,13 @@ static void handle_text(struct dc_client *c, const char *text, size_t len)
     if (dc__sdk_msg_parse(text, len, &m) != 0)
         return; /* the server never sends this; nothing useful to tell the app */
     if (!m.known) {
+        if (strcmp(m.type, "answer") == 0 &&
+            (m.seq <= 0 || dc__sdk_seq_fresh(c->last_seq, m.seq))) {
+            if (m.seq > 0)
+                c->last_seq = m.seq;
+            dc__media_on_answer(c->media, json_string_value(json_object_get(m.root, "call_id")),
+                                json_string_value(json_object_get(m.root, "sdp")));
+        }
         dc__sdk_msg_free(&m);
         return; /* pong and types newer than this SDK */
     }

@@ -27,15 +27,23 @@ static const struct {
     {"branding", DC_EV_BRANDING},
     {"error", DC_EV_ERROR},
     {"closed", DC_EV_CLOSED},
+    {"media", DC_EV_MEDIA},
+    {"quality", DC_EV_QUALITY},
+    {"network_check", DC_EV_NETWORK_CHECK},
 };
+
+static int local_only(dc_event_type t)
+{
+    return t == DC_EV_CLOSED || t == DC_EV_NETWORK_CHECK;
+}
 
 int dc__sdk_event_type(const char *type, dc_event_type *out)
 {
     if (!type)
         return DC_ETYPE;
     for (size_t i = 0; i < sizeof ev_names / sizeof ev_names[0]; i++) {
-        /* "closed" is local only: a server cannot send it */
-        if (ev_names[i].type != DC_EV_CLOSED && strcmp(ev_names[i].name, type) == 0) {
+        /* "closed" and "network_check" are local only: a server cannot send them */
+        if (!local_only(ev_names[i].type) && strcmp(ev_names[i].name, type) == 0) {
             *out = ev_names[i].type;
             return 0;
         }
@@ -157,6 +165,10 @@ static void fill_event(struct dc__sdk_msg *m)
     ev->message = str_of(r, "message");
     if (ev->type == DC_EV_ERROR)
         ev->err = ev->code ? dc_err_from_code(ev->code) : DC_EPROTO;
+    ev->mos = json_number_value(json_object_get(r, "mos"));
+    ev->loss_pct = json_number_value(json_object_get(r, "loss_pct"));
+    ev->rtt_ms = json_number_value(json_object_get(r, "rtt_ms"));
+    ev->jitter_ms = json_number_value(json_object_get(r, "jitter_ms"));
 }
 
 int dc__sdk_msg_parse(const char *text, size_t len, struct dc__sdk_msg *m)

@@ -126,14 +126,31 @@ void dc__worker_tx_commit(dc__worker *w, size_t len, const struct sockaddr_stora
         dc__worker_flush(w);
 }
 
-void dc__worker_send(dc__worker *w, const void *data, size_t len, const struct sockaddr_storage *to,
-                     socklen_t tolen)
+void dc__worker_tx_to(dc__worker *w, const dc__src *to, size_t len)
+{
+    if (to->conn)
+        dc__tcp_send(w, to->conn, w->txbuf[w->ntx], len); /* the slot stays free */
+    else
+        dc__worker_tx_commit(w, len, to->addr, to->len);
+}
+
+void dc__worker_tx_leg(dc__worker *w, dc__leg *leg, size_t len)
+{
+    if (!leg->has_addr)
+        return;
+    if (leg->conn)
+        dc__tcp_send(w, leg->conn, w->txbuf[w->ntx], len);
+    else
+        dc__worker_tx_commit(w, len, &leg->addr, leg->addrlen);
+}
+
+void dc__worker_send_leg(dc__worker *w, dc__leg *leg, const void *data, size_t len)
 {
     if (len > DC__RELAY_PKT_CAP)
         return;
     uint8_t *slot = dc__worker_tx_slot(w);
     memcpy(slot, data, len);
-    dc__worker_tx_commit(w, len, to, tolen);
+    dc__worker_tx_leg(w, leg, len);
 }
 
 /* --- leg tables --- */
@@ -153,30 +170,121 @@ void dc__addrkey_of(dc__addrkey *k, const struct sockaddr_storage *a)
     }
 }
 
-void dc__worker_set_addr(dc__worker *w, dc__leg *leg, const struct sockaddr_storage *a,
-                         socklen_t alen)
+static void drop_udp_path(dc__worker *w, dc__leg *leg)
 {
     if (leg->in_addr) {
         HASH_DELETE(hh_addr, w->by_addr, leg);
         leg->in_addr = 0;
     }
+}
+
+static void vaddr_remove(dc__worker *w, dc__vaddr *v)
+{
+    dc__leg *leg = v->leg;
+    int i = 0;
+    while (i < leg->nvaddr && leg->vaddr[i] != v)
+        i++;
+    if (i < leg->nvaddr) {
+        memmove(&leg->vaddr[i], &leg->vaddr[i + 1], (size_t)(leg->nvaddr - i - 1) * sizeof v);
+        leg->nvaddr--;
+    }
+    HASH_DEL(w->by_vaddr, v);
+    free(v);
+}
+
+static void vaddr_add(dc__worker *w, dc__leg *leg, const dc__addrkey *k)
+{
+    dc__vaddr *v = NULL;
+    HASH_FIND(hh, w->by_vaddr, k, sizeof *k, v);
+    if (v && v->leg == leg)
+        return;
+    if (v)
+        vaddr_remove(w, v); /* the address now belongs to another leg */
+    if (leg->nvaddr == DC__RELAY_MAX_VADDR)
+        vaddr_remove(w, leg->vaddr[0]);
+    v = calloc(1, sizeof *v);
+    if (!v)
+        return;
+    v->key = *k;
+    v->leg = leg;
+    HASH_ADD(hh, w->by_vaddr, key, sizeof v->key, v);
+    leg->vaddr[leg->nvaddr++] = v;
+}
+
+static void vaddr_forget_leg(dc__worker *w, dc__leg *leg)
+{
+    while (leg->nvaddr > 0)
+        vaddr_remove(w, leg->vaddr[0]);
+}
+
+void dc__worker_validate(dc__worker *w, dc__leg *leg, const dc__src *src)
+{
+    if (src->conn) {
+        dc__leg *other = dc__tcp_leg(src->conn);
+        if (other && other != leg && other->conn == src->conn) {
+            other->conn = NULL;
+            other->has_addr = 0;
+        }
+        dc__tcp_set_leg(src->conn, leg);
+        return;
+    }
     dc__addrkey k;
-    dc__addrkey_of(&k, a);
-    /* Another leg on the same 5-tuple (a client that re-offered under a new leg)
-     * loses it. */
+    dc__addrkey_of(&k, src->addr);
+    if (!(leg->in_addr && memcmp(&k, &leg->akey, sizeof k) == 0))
+        vaddr_add(w, leg, &k);
+}
+
+static void set_udp_path(dc__worker *w, dc__leg *leg, const dc__src *src)
+{
+    dc__addrkey k;
+    dc__addrkey_of(&k, src->addr);
+    if (leg->in_addr && memcmp(&k, &leg->akey, sizeof k) != 0)
+        vaddr_add(w, leg, &leg->akey); /* the old path: packets still in flight */
+    /* Another leg on the same 5-tuple (a client that re-offered under a new leg) loses it. */
     dc__leg *other = NULL;
     HASH_FIND(hh_addr, w->by_addr, &k, sizeof k, other);
-    if (other) {
-        HASH_DELETE(hh_addr, w->by_addr, other);
-        other->in_addr = 0;
+    if (other && other != leg) {
+        drop_udp_path(w, other);
         other->has_addr = 0;
     }
+    drop_udp_path(w, leg);
     leg->akey = k;
-    memcpy(&leg->addr, a, alen);
-    leg->addrlen = alen;
-    leg->has_addr = 1;
     HASH_ADD(hh_addr, w->by_addr, akey, sizeof leg->akey, leg);
     leg->in_addr = 1;
+}
+
+/* A TCP connection that passed a check stays the leg's (conn->leg) even when the leg's path
+ * moves to another one: packets still in flight on it are accepted, as a client that opened
+ * several connections may nominate one and then another. Sends go on the current path only. */
+void dc__worker_set_path(dc__worker *w, dc__leg *leg, const dc__src *src)
+{
+    leg->conn = NULL;
+    if (src->conn) {
+        drop_udp_path(w, leg);
+        dc__leg *other = dc__tcp_leg(src->conn);
+        if (other && other != leg && other->conn == src->conn) {
+            other->conn = NULL;
+            other->has_addr = 0;
+        }
+        dc__tcp_set_leg(src->conn, leg);
+        leg->conn = src->conn;
+    } else {
+        set_udp_path(w, leg, src);
+    }
+    memcpy(&leg->addr, src->addr, src->len);
+    leg->addrlen = src->len;
+    leg->has_addr = 1;
+}
+
+void dc__worker_unlink_conn(dc__worker *w, dc__tcpconn *c)
+{
+    (void)w;
+    dc__leg *leg = dc__tcp_leg(c);
+    if (leg && leg->conn == c) {
+        leg->conn = NULL;
+        leg->has_addr = 0;
+    }
+    dc__tcp_set_leg(c, NULL);
 }
 
 void dc__worker_forget_old_ufrag(dc__worker *w, dc__leg *leg)
@@ -208,6 +316,8 @@ static void worker_remove_leg(dc__worker *w, dc__leg *leg)
         HASH_DELETE(hh_olduf, w->by_olduf, leg);
     if (leg->in_addr)
         HASH_DELETE(hh_addr, w->by_addr, leg);
+    dc__tcp_forget_leg(w, leg);
+    vaddr_forget_leg(w, leg);
     dc__leg_destroy(w, leg);
 }
 
@@ -333,8 +443,7 @@ static void receive(dc__worker *w)
     for (int round = 0; round < DC__RX_ROUNDS; round++) {
         for (int i = 0; i < DC__RELAY_BATCH; i++) {
             w->rxiov[i].iov_base = w->rxbuf[i];
-            /* Leave room for SRTP to grow nothing in place; unprotect only shrinks.
-             */
+            /* Unprotect works in place and only shrinks a packet: no headroom needed. */
             w->rxiov[i].iov_len = DC__RELAY_PKT_CAP;
             memset(&w->rx[i].msg_hdr, 0, sizeof w->rx[i].msg_hdr);
             w->rx[i].msg_hdr.msg_name = &w->rxaddr[i];
@@ -351,8 +460,13 @@ static void receive(dc__worker *w)
             dc__addrkey_of(&k, &w->rxaddr[i]);
             dc__leg *leg = NULL;
             HASH_FIND(hh_addr, w->by_addr, &k, sizeof k, leg);
-            dc__leg_input(w, leg, w->rxbuf[i], w->rx[i].msg_len, &w->rxaddr[i],
-                          w->rx[i].msg_hdr.msg_namelen);
+            if (!leg) {
+                dc__vaddr *v = NULL;
+                HASH_FIND(hh, w->by_vaddr, &k, sizeof k, v);
+                leg = v ? v->leg : NULL;
+            }
+            dc__src src = {&w->rxaddr[i], w->rx[i].msg_hdr.msg_namelen, NULL};
+            dc__leg_input(w, leg, w->rxbuf[i], w->rx[i].msg_len, &src);
         }
         dc__worker_flush(w);
         if (n < DC__RELAY_BATCH)
@@ -367,25 +481,38 @@ static void tick(dc__worker *w)
     {
         dc__leg_tick(w, leg);
     }
+    if (w->tcp_fd >= 0 && w->now >= w->next_sweep_ms) {
+        w->next_sweep_ms = w->now + 1000;
+        dc__tcp_sweep(w);
+    }
     dc__worker_flush(w);
 }
 
 static void *worker_main(void *arg)
 {
     dc__worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof name, "dc-relay-%d", w->idx);
+    pthread_setname_np(pthread_self(), name);
     int64_t next_tick = dc__mono_ms() + DC__RELAY_TICK_MS;
     while (!atomic_load(&w->stop)) {
         w->now = dc__mono_ms();
         int timeout = (int)(next_tick > w->now ? next_tick - w->now : 0);
-        struct epoll_event evs[4];
-        int n = epoll_wait(w->epfd, evs, 4, timeout);
+        struct epoll_event evs[64];
+        int n = epoll_wait(w->epfd, evs, 64, timeout);
         w->now = dc__mono_ms();
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == w->efd)
+            int kind = *(const int *)evs[i].data.ptr;
+            if (kind == DC__POLL_EVENT)
                 run_commands(w);
-            else
+            else if (kind == DC__POLL_UDP)
                 receive(w);
+            else if (kind == DC__POLL_LISTEN)
+                dc__tcp_accept(w);
+            else
+                dc__tcp_event(w, evs[i].data.ptr, evs[i].events);
         }
+        dc__worker_flush(w);
         if (w->now >= next_tick) {
             tick(w);
             next_tick = w->now + DC__RELAY_TICK_MS;
@@ -448,11 +575,16 @@ static int worker_init(dc__relay *r, dc__worker *w, int idx)
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (w->efd < 0 || w->epfd < 0)
         return DC_EIO;
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->fd};
-    struct epoll_event eev = {.events = EPOLLIN, .data.fd = w->efd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->tag_udp};
+    struct epoll_event eev = {.events = EPOLLIN, .data.ptr = &w->tag_event};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 ||
         epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->efd, &eev) < 0)
         return DC_EIO;
+    if (r->cfg.tcp) {
+        rc = dc__tcp_listen(w, r->cfg.bind_ip, r->cfg.tcp_port > 0 ? r->cfg.tcp_port + idx : 0);
+        if (rc)
+            return rc;
+    }
     if (pthread_create(&w->th, NULL, worker_main, w) != 0)
         return DC_EIO;
     w->started = 1;
@@ -480,6 +612,7 @@ static void worker_fini(dc__worker *w)
         free(c);
         c = next;
     }
+    dc__tcp_fini(w);
     if (w->fd >= 0)
         close(w->fd);
     if (w->efd >= 0)
@@ -521,7 +654,8 @@ int dc__relay_start(const dc__relay_config *cfg, uv_loop_t *loop, int grace_s,
                     dc__relay_event_cb cb, void *ud, dc__relay **out)
 {
     if (!cfg || !loop || !out || cfg->workers < 1 || cfg->workers > 256 || cfg->port < 0 ||
-        cfg->port + cfg->workers > 65536)
+        cfg->port + cfg->workers > 65536 || cfg->tcp_port < 0 ||
+        cfg->tcp_port + cfg->workers > 65536)
         return DC_EINVAL;
     dc__relay *r = calloc(1, sizeof *r);
     if (!r)
@@ -552,7 +686,10 @@ int dc__relay_start(const dc__relay_config *cfg, uv_loop_t *loop, int grace_s,
         dc__worker *w = &r->workers[i];
         w->relay = r;
         w->idx = i;
-        w->fd = w->efd = w->epfd = -1;
+        w->fd = w->efd = w->epfd = w->tcp_fd = -1;
+        w->tag_udp = DC__POLL_UDP;
+        w->tag_event = DC__POLL_EVENT;
+        w->tag_listen = DC__POLL_LISTEN;
         pthread_mutex_init(&w->mu, NULL);
     }
     if (uv_async_init(loop, &r->async, on_async) != 0) {
@@ -600,6 +737,13 @@ int dc__relay_udp_port(const dc__relay *r, int worker)
     if (!r || worker < 0 || worker >= r->nworkers)
         return DC_EINVAL;
     return r->workers[worker].port;
+}
+
+int dc__relay_tcp_port(const dc__relay *r, int worker)
+{
+    if (!r || worker < 0 || worker >= r->nworkers)
+        return DC_EINVAL;
+    return r->workers[worker].tcp_port;
 }
 
 /* --- the signalling side --- */
@@ -712,7 +856,8 @@ int dc__relay_offer(dc__relay *r, const char *call_id, const char *leg_id, const
                              .session_id = s->sess_id,
                              .session_version = ++s->sess_ver,
                              .ip = r->cfg.public_ip,
-                             .udp_port = (uint16_t)r->workers[s->worker].port};
+                             .udp_port = (uint16_t)r->workers[s->worker].port,
+                             .tcp_port = (uint16_t)r->workers[s->worker].tcp_port};
         memcpy(loc.fingerprint, dc__dtls_ctx_fingerprint_raw(r->dtls), sizeof loc.fingerprint);
         rc = dc__sdp_build_answer(sdp, &loc, out, DC_SDP_MAX_LEN, NULL);
         if (rc == DC_ESDP) {

@@ -22,6 +22,8 @@ typedef struct dc__relay_config {
     char public_ip[64]; /* address put in candidates (default: bind_ip) */
     int port;           /* first UDP port; worker i uses port + i; 0: ephemeral ports */
     int workers;        /* >= 1 */
+    int tcp;            /* non-zero: also a passive ICE-TCP candidate (RFC 6544), lower priority */
+    int tcp_port;       /* with tcp: first TCP port; worker i uses tcp_port + i; 0: ephemeral */
 } dc__relay_config;
 
 typedef enum dc__relay_event_type {
@@ -51,6 +53,8 @@ int dc__relay_start(const dc__relay_config *cfg, uv_loop_t *loop, int grace_s,
 void dc__relay_stop(dc__relay *r);
 /* The UDP port of worker i (after start). */
 int dc__relay_udp_port(const dc__relay *r, int worker);
+/* The ICE-TCP port of worker i, 0 when ICE-TCP is off. */
+int dc__relay_tcp_port(const dc__relay *r, int worker);
 
 /* Creates (or, with new ICE credentials, restarts) the leg of leg_id in call_id from the party's
  * SDP offer and writes the SDP answer (*answer malloc'd). On DC_ESDP, *err_field names the line. */

@@ -31,7 +31,22 @@
  * works. */
 #define DC__RELAY_MOVE_QUIET_MS 300
 
+#define DC__RELAY_TCP_MAX_CONNS 1024   /* per worker */
+#define DC__RELAY_TCP_WBUF (64 * 1024) /* queued output per connection; beyond it, drop */
+#define DC__RELAY_TCP_NOLEG_MS 10000   /* a connection that never passed a check */
+
 typedef struct dc__worker dc__worker;
+typedef struct dc__tcpconn dc__tcpconn;
+
+/* What epoll's data.ptr points at: the first member of each pollable thing. */
+enum dc__poll_kind { DC__POLL_UDP = 1, DC__POLL_EVENT, DC__POLL_LISTEN, DC__POLL_CONN };
+
+/* Where a packet came from: a UDP address, or an ICE-TCP connection (addr is then its peer). */
+typedef struct dc__src {
+    const struct sockaddr_storage *addr;
+    socklen_t len;
+    dc__tcpconn *conn;
+} dc__src;
 
 /* Fixed-size, zero-padded key for the 5-tuple table (the local side is the
  * worker's socket). */
@@ -40,6 +55,16 @@ typedef struct dc__addrkey {
     uint16_t port;
     uint8_t ip[16];
 } dc__addrkey;
+
+/* A UDP address that passed a check for a leg but is not (or no longer) its path: media from it
+ * is still accepted (a client may use a pair before nominating it, and packets in flight on the
+ * old path arrive after a move). Sends always go on the path. */
+#define DC__RELAY_MAX_VADDR 4
+typedef struct dc__vaddr {
+    dc__addrkey key;
+    struct dc__leg *leg;
+    UT_hash_handle hh;
+} dc__vaddr;
 
 typedef struct dc__leg {
     char key[96]; /* "<call_id>/<leg_id>" */
@@ -54,16 +79,18 @@ typedef struct dc__leg {
     char old_ufrag[DC_SDP_UFRAG_MAX + 1], old_pwd[DC_SDP_PWD_MAX + 1]; /* "" unless restarting */
     char remote_ufrag[DC_SDP_UFRAG_MAX + 1], old_remote_ufrag[DC_SDP_UFRAG_MAX + 1];
     int in_uf, in_olduf, in_addr;
-    int has_addr, nominated;
+    int has_addr, nominated; /* has_addr: a path (UDP address or TCP connection) is known */
+    dc__tcpconn *conn;       /* the path is this ICE-TCP connection; NULL: UDP addr */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     dc__addrkey akey;
+    dc__vaddr *vaddr[DC__RELAY_MAX_VADDR]; /* oldest first */
+    int nvaddr;
 
     /* DTLS-SRTP */
     uint8_t remote_fp[DC__DTLS_FP_LEN];
     dc__dtls *dtls;
     dc__srtp *srtp;
-    size_t ovh_rtp, ovh_rtcp;
     int connected, failed;
 
     /* inbound stream (what this leg's party sends us) */
@@ -141,11 +168,18 @@ struct dc__worker {
     pthread_t th;
     int started;
     int fd, port, efd, epfd;
+    int tcp_fd, tcp_port; /* -1 / 0 when ICE-TCP is off */
+    int tag_udp, tag_event, tag_listen;
+    dc__tcpconn *conns; /* doubly linked */
+    int nconns;
+    int64_t next_sweep_ms;
+    _Alignas(16) uint8_t scratch[DC__RELAY_PKT_CAP]; /* one TCP frame, aligned for SRTP */
     atomic_int stop;
     pthread_mutex_t mu;
     dc__relay_cmd *cmd_head, *cmd_tail;
 
     dc__leg *by_id, *by_uf, *by_olduf, *by_addr;
+    dc__vaddr *by_vaddr;
     int64_t now; /* monotonic ms, refreshed once per loop turn */
 
     struct mmsghdr rx[DC__RELAY_BATCH];
@@ -198,17 +232,22 @@ struct dc__relay {
 void dc__relay_emit(dc__worker *w, const dc__leg *leg, dc__relay_event_type type, int err);
 void dc__relay_emit_quality(dc__worker *w, const dc__leg *leg, double mos, double loss_pct,
                             double rtt_ms, double jitter_ms);
-/* A free transmit slot (DC__RELAY_PKT_CAP bytes, 16-byte aligned) and its
- * commit. */
+/* A free transmit slot (DC__RELAY_PKT_CAP bytes, 16-byte aligned), then one of: send it to a
+ * UDP address, to where a packet came from, or along a leg's current path. */
 uint8_t *dc__worker_tx_slot(dc__worker *w);
 void dc__worker_tx_commit(dc__worker *w, size_t len, const struct sockaddr_storage *to,
                           socklen_t tolen);
-void dc__worker_send(dc__worker *w, const void *data, size_t len, const struct sockaddr_storage *to,
-                     socklen_t tolen);
+void dc__worker_tx_to(dc__worker *w, const dc__src *to, size_t len);
+void dc__worker_tx_leg(dc__worker *w, dc__leg *leg, size_t len);
+/* Copies data into a slot and sends it along the leg's path. */
+void dc__worker_send_leg(dc__worker *w, dc__leg *leg, const void *data, size_t len);
 void dc__worker_flush(dc__worker *w);
-/* Leg tables. */
-void dc__worker_set_addr(dc__worker *w, dc__leg *leg, const struct sockaddr_storage *a,
-                         socklen_t alen);
+/* Leg tables: the leg's path becomes src (a UDP address or a TCP connection). */
+void dc__worker_set_path(dc__worker *w, dc__leg *leg, const dc__src *src);
+/* src passed a check for leg: accept media from it from now on (see dc__vaddr). */
+void dc__worker_validate(dc__worker *w, dc__leg *leg, const dc__src *src);
+/* The connection is going away: the leg on it (if any) loses its path. */
+void dc__worker_unlink_conn(dc__worker *w, dc__tcpconn *c);
 void dc__worker_forget_old_ufrag(dc__worker *w, dc__leg *leg);
 void dc__addrkey_of(dc__addrkey *k, const struct sockaddr_storage *a);
 
@@ -218,9 +257,24 @@ int dc__leg_create(dc__worker *w, const dc__relay_cmd *c, dc__leg **out);
  * changed, a new DTLS association when the remote fingerprint changed. */
 int dc__leg_reoffer(dc__worker *w, dc__leg *leg, const dc__relay_cmd *c);
 void dc__leg_destroy(dc__worker *w, dc__leg *leg);
-/* One received datagram; leg is the one its 5-tuple maps to, or NULL. */
-void dc__leg_input(dc__worker *w, dc__leg *leg, uint8_t *pkt, size_t len,
-                   const struct sockaddr_storage *from, socklen_t fromlen);
+/* One received datagram or TCP frame (pkt 4-byte aligned); leg is the one whose current path it
+ * came on, or NULL. */
+void dc__leg_input(dc__worker *w, dc__leg *leg, uint8_t *pkt, size_t len, const dc__src *src);
 void dc__leg_tick(dc__worker *w, dc__leg *leg);
+
+/* relay_tcp.c: passive ICE-TCP (RFC 6544 framing), on the worker thread */
+int dc__tcp_listen(dc__worker *w, const char *ip, int port);
+void dc__tcp_accept(dc__worker *w);
+void dc__tcp_event(dc__worker *w, dc__tcpconn *c, uint32_t events);
+/* Frames and sends (or queues) one packet; drops it when the queue is full. */
+void dc__tcp_send(dc__worker *w, dc__tcpconn *c, const uint8_t *data, size_t len);
+/* Closes dead, leg-less and idle connections (from the tick). */
+void dc__tcp_sweep(dc__worker *w);
+void dc__tcp_fini(dc__worker *w);
+/* The leg whose path this connection is, or NULL. */
+dc__leg *dc__tcp_leg(const dc__tcpconn *c);
+void dc__tcp_set_leg(dc__tcpconn *c, dc__leg *leg);
+/* The leg goes away: no connection refers to it any more. */
+void dc__tcp_forget_leg(dc__worker *w, const dc__leg *leg);
 
 #endif

@@ -37,32 +37,9 @@ static void alive(dc__worker *w, dc__leg *leg)
         dc__relay_emit(w, leg, DC__RELAY_EV_BACK, 0);
     }
 }
+
 /* --- RTP forwarding: decrypt, re-anchor onto the peer's continuous stream,
  * re-encrypt --- */
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* Maps the source's (ssrc, seq, ts) onto x's outbound stream. A new source
  * SSRC, or a sequence jump no reordering explains (a sender that restarted),
@@ -124,7 +101,7 @@ static void forward_rtp(dc__worker *w, dc__leg *p, const uint8_t *pkt, size_t le
         drop(w);
         return;
     }
-    dc__worker_tx_commit(w, olen, &x->addr, x->addrlen);
+    dc__worker_tx_leg(w, x, olen);
     atomic_fetch_add_explicit(&w->cnt.forwarded, 1, memory_order_relaxed);
     x->out_packets++;
     x->out_octets += (uint32_t)h->payload_len;
@@ -195,8 +172,7 @@ static void rtcp_input(dc__worker *w, dc__leg *p, uint8_t *pkt, size_t len)
 static void dtls_send(void *user, const uint8_t *data, size_t len)
 {
     dc__leg *leg = user;
-    if (leg->has_addr)
-        dc__worker_send(leg->w, data, len, &leg->addr, leg->addrlen);
+    dc__worker_send_leg(leg->w, leg, data, len);
 }
 
 static void dtls_progress(dc__worker *w, dc__leg *leg)
@@ -213,8 +189,6 @@ static void dtls_progress(dc__worker *w, dc__leg *leg)
             dc__relay_emit(w, leg, DC__RELAY_EV_FAILED, DC_EDTLS);
             return;
         }
-        leg->ovh_rtp = dc__srtp_overhead_rtp(dc__srtp_profile(leg->srtp));
-        leg->ovh_rtcp = dc__srtp_overhead_rtcp(dc__srtp_profile(leg->srtp));
         leg->connected = 1;
         leg->next_rtcp_ms = w->now + DC__RELAY_RTCP_MS;
         dc__relay_emit(w, leg, DC__RELAY_EV_CONNECTED, 0);
@@ -254,13 +228,13 @@ static int dtls_fresh(dc__worker *w, dc__leg *leg)
 /* --- ICE-lite --- */
 
 static void stun_reply_error(dc__worker *w, const struct dc__stun_msg *m, int code,
-                             const struct sockaddr_storage *from, socklen_t fromlen)
+                             const dc__src *src)
 {
     uint8_t *slot = dc__worker_tx_slot(w);
     size_t n;
     if (dc__stun_build_error(slot, DC__RELAY_PKT_CAP, DC__STUN_BINDING, m->tid, code, NULL, NULL, 0,
                              &n) == 0)
-        dc__worker_tx_commit(w, n, from, fromlen);
+        dc__worker_tx_to(w, src, n);
 }
 
 /* The leg whose current or (during an ICE restart) previous credentials the
@@ -292,13 +266,24 @@ static dc__leg *stun_leg(dc__worker *w, const struct dc__stun_msg *m, int *old)
  * nomination the first valid check gives DTLS somewhere to go; once nominated,
  * a check from elsewhere moves the leg when the current address went quiet (a
  * network switch without a new nomination). */
-static void stun_follow(dc__worker *w, dc__leg *leg, const struct dc__stun_msg *m, int old,
-                        const struct sockaddr_storage *from, socklen_t fromlen)
+static int on_path(const dc__leg *leg, const dc__src *src)
 {
+    if (!leg->has_addr)
+        return 0;
+    if (leg->conn || src->conn)
+        return leg->conn == src->conn;
     dc__addrkey k;
-    dc__addrkey_of(&k, from);
-    int same = leg->has_addr && memcmp(&k, &leg->akey, sizeof k) == 0;
+    dc__addrkey_of(&k, src->addr);
+    return memcmp(&k, &leg->akey, sizeof k) == 0;
+}
+
+static void stun_follow(dc__worker *w, dc__leg *leg, const struct dc__stun_msg *m, int old,
+                        const dc__src *src)
+{
+    int same = on_path(leg, src);
     int move = 0;
+    if (same)
+        leg->last_addr_rx_ms = w->now;
     if (m->use_candidate)
         move = !same;
     else if (!leg->has_addr)
@@ -308,7 +293,7 @@ static void stun_follow(dc__worker *w, dc__leg *leg, const struct dc__stun_msg *
     if (move) {
         if (leg->has_addr)
             DC_INFO("relay", "call %s leg %s: moved to a new address", leg->call_id, leg->leg_id);
-        dc__worker_set_addr(w, leg, from, fromlen);
+        dc__worker_set_path(w, leg, src);
         leg->last_addr_rx_ms = w->now;
     }
     if (m->use_candidate) {
@@ -320,8 +305,7 @@ static void stun_follow(dc__worker *w, dc__leg *leg, const struct dc__stun_msg *
     }
 }
 
-static void stun_input(dc__worker *w, uint8_t *pkt, size_t len, const struct sockaddr_storage *from,
-                       socklen_t fromlen)
+static void stun_input(dc__worker *w, uint8_t *pkt, size_t len, const dc__src *src)
 {
     struct dc__stun_msg m;
     if (dc__stun_parse(pkt, len, &m) != 0 || m.method != DC__STUN_BINDING ||
@@ -331,7 +315,7 @@ static void stun_input(dc__worker *w, uint8_t *pkt, size_t len, const struct soc
     }
     atomic_fetch_add_explicit(&w->cnt.stun, 1, memory_order_relaxed);
     if (!m.username) {
-        stun_reply_error(w, &m, DC__STUN_ERR_BAD_REQUEST, from, fromlen);
+        stun_reply_error(w, &m, DC__STUN_ERR_BAD_REQUEST, src);
         return;
     }
     int old = 0;
@@ -344,35 +328,36 @@ static void stun_input(dc__worker *w, uint8_t *pkt, size_t len, const struct soc
     }
     const char *pwd = old ? leg->old_pwd : leg->pwd;
     if (dc__stun_check_integrity(pkt, &m, pwd, strlen(pwd)) != 0) {
-        stun_reply_error(w, &m, DC__STUN_ERR_UNAUTHORIZED, from, fromlen);
+        stun_reply_error(w, &m, DC__STUN_ERR_UNAUTHORIZED, src);
         return;
     }
     uint8_t *slot = dc__worker_tx_slot(w);
     size_t n;
     if (dc__stun_build_binding_success(slot, DC__RELAY_PKT_CAP, m.tid,
-                                       (const struct sockaddr *)from, pwd, strlen(pwd), &n) == 0)
-        dc__worker_tx_commit(w, n, from, fromlen);
-    stun_follow(w, leg, &m, old, from, fromlen);
+                                       (const struct sockaddr *)src->addr, pwd, strlen(pwd),
+                                       &n) == 0)
+        dc__worker_tx_to(w, src, n);
+    dc__worker_validate(w, leg, src);
+    stun_follow(w, leg, &m, old, src);
     alive(w, leg);
 }
 
 /* --- dispatch --- */
 
-void dc__leg_input(dc__worker *w, dc__leg *leg, uint8_t *pkt, size_t len,
-                   const struct sockaddr_storage *from, socklen_t fromlen)
+void dc__leg_input(dc__worker *w, dc__leg *leg, uint8_t *pkt, size_t len, const dc__src *src)
 {
     enum dc__pkt_kind kind = dc__media_demux(pkt, len);
     if (kind == DC__PKT_STUN) {
-        stun_input(w, pkt, len, from, fromlen);
+        stun_input(w, pkt, len, src);
         return;
     }
-    /* Anything else must come from a leg's current address: one hash lookup, then
-     * gone. */
+    /* Anything else must come on a leg's current path: one hash lookup, then gone. */
     if (!leg || kind == DC__PKT_UNKNOWN) {
         drop(w);
         return;
     }
-    leg->last_addr_rx_ms = w->now;
+    if (on_path(leg, src))
+        leg->last_addr_rx_ms = w->now;
     if (kind == DC__PKT_DTLS)
         dtls_input(w, leg, pkt, len);
     else if (kind == DC__PKT_RTP)
@@ -460,7 +445,7 @@ static void send_rtcp(dc__worker *w, dc__leg *x)
         rc = dc__rtcp_build_sdes_cname(slot + n, cap - n, x->out_ssrc, x->cname, &m);
     size_t len = n + m;
     if (rc == 0 && dc__srtp_protect_rtcp(x->srtp, slot, &len, cap) == 0)
-        dc__worker_tx_commit(w, len, &x->addr, x->addrlen);
+        dc__worker_tx_leg(w, x, len);
 }
 
 static double interval_loss(int64_t dexp, int64_t dlost)
@@ -470,9 +455,12 @@ static double interval_loss(int64_t dexp, int64_t dlost)
     return dlost >= dexp ? 1.0 : (double)dlost / (double)dexp;
 }
 
-/* What x's party hears comes from its peer p over two hops: p -> relay (our
- * receiver stats of p) and relay -> x (x's receiver reports about our stream).
- * Loss compounds, jitter and delay add. */
+/* What x's party hears comes from its peer p through us. We forward at once and keep the
+ * sender's sequence gaps and timing, so x's own receiver reports about our stream already measure
+ * both legs together: their loss is 1 - (1 - l1)(1 - l2) and their jitter the sum of both legs'
+ * variations. Adding our own view of p's leg to them would count p's leg twice; without a report
+ * from x for the interval (none yet, or a client that sends none) p's leg is all we know. The
+ * round trip is each leg's own (its RR against our SR), summed. */
 static void report_quality(dc__worker *w, dc__leg *x)
 {
     dc__leg *p = x->peer;
@@ -481,22 +469,22 @@ static void report_quality(dc__worker *w, dc__leg *x)
         return;
     int64_t exp = p->in_started ? dc__rtp_stats_expected(&p->in) : 0;
     int64_t lost = p->in_started ? dc__rtp_stats_lost(&p->in) : 0;
-    if (exp < x->q_in_expected) /* the sender restarted its stream: counters
-                                   started over */
+    if (exp < x->q_in_expected) /* the sender restarted its stream: counters started over */
         x->q_in_expected = 0, x->q_in_lost = 0;
-    double l1 = interval_loss(exp - x->q_in_expected, lost - x->q_in_lost);
-    double l2 = x->have_rr ? interval_loss((int64_t)x->rr_ext_max - x->q_rr_ext_max,
-                                           (int64_t)x->rr_lost - x->q_rr_lost)
-                           : 0;
+    double loss = interval_loss(exp - x->q_in_expected, lost - x->q_in_lost);
+    double jitter = p->in_started ? dc__rtp_stats_jitter_ms(&p->in) : 0;
+    int64_t rr_exp = (int64_t)x->rr_ext_max - x->q_rr_ext_max;
+    if (x->have_rr && rr_exp > 0) {
+        loss = interval_loss(rr_exp, (int64_t)x->rr_lost - x->q_rr_lost);
+        jitter = x->rr_jitter_ms;
+    }
     x->q_in_expected = (uint32_t)exp;
     x->q_in_lost = lost;
     x->q_rr_lost = x->rr_lost;
     x->q_rr_ext_max = x->rr_ext_max;
-    double loss = 100.0 * (1.0 - (1.0 - l1) * (1.0 - l2));
-    double jitter =
-        (p->in_started ? dc__rtp_stats_jitter_ms(&p->in) : 0) + (x->have_rr ? x->rr_jitter_ms : 0);
     double rtt = (p->rtt_ms > 0 ? p->rtt_ms : 0) + (x->rtt_ms > 0 ? x->rtt_ms : 0);
-    dc__relay_emit_quality(w, x, dc__emodel_mos(rtt, jitter, loss), loss, rtt, jitter);
+    dc__relay_emit_quality(w, x, dc__emodel_mos(rtt, jitter, 100.0 * loss), 100.0 * loss, rtt,
+                           jitter);
 }
 
 static void liveness(dc__worker *w, dc__leg *leg)

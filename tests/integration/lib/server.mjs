@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { binDir, track, tail, withTimeout, waitUntil, tempDirs } from './proc.mjs';
 
-const LISTEN_RE = /dcalld listening on (http:\/\/127\.0\.0\.1:(\d+))/;
+const LISTEN_RE = /dcalld listening on (https?:\/\/127\.0\.0\.1:(\d+))/;
 
 function spawnDcalld(srv, port) {
   // --drain-timeout 0: a test's closing SIGTERM ends at once, and a sanitizer build then reports
@@ -43,7 +43,7 @@ async function launch(srv, port) {
     const { url, port: p } = await withTimeout(listening, 15000, 'dcalld to print its listening line');
     srv.url = url;
     srv.port = p;
-    srv.wsUrl = `ws://127.0.0.1:${p}/v1/ws`;
+    srv.wsUrl = `${url.startsWith("https") ? "wss" : "ws"}://127.0.0.1:${p}/v1/ws`;
   } catch (e) {
     proc.kill('SIGKILL');
     e.message += `\n${tail(srv.log)}`;
