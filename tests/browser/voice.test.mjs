@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { itest, assert, sleep } from '../integration/lib/index.mjs';
+import { itest, assert, sleep, rest } from '../integration/lib/index.mjs';
 import { readWav, envelope, segmentedAlignment } from '../integration/lib/audio.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -19,6 +19,15 @@ process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 function speak(file, text) {
   execFileSync('espeak-ng', ['-w', file, '-s', '150', text]);
   return file;
+}
+
+// Debian's Chromium, headless, as root, no network beyond loopback, fake microphone (a WAV file
+// when given), loopback candidates allowed, autoplay so the remote audio element plays.
+function chromiumArgs(wav) {
+  return ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--disable-quic', '--no-first-run', '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream', ...(wav ? [`--use-file-for-fake-audio-capture=${wav}`] : []),
+    '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'];
 }
 
 function servePage() {
@@ -46,13 +55,7 @@ itest('Chromium calls a dcall CLI through dcalld: audio both ways', async (h) =>
   await cli.waitFor('registered');
 
   const page = await servePage();
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--disable-quic', '--no-first-run', '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${browserSays}`,
-      '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'],
-  });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs(browserSays) });
   try {
     const tab = await (await browser.newContext()).newPage();
     await tab.goto(`http://127.0.0.1:${page.address().port}/`);
@@ -80,3 +83,31 @@ itest('Chromium calls a dcall CLI through dcalld: audio both ways', async (h) =>
   assert.ok(heard.length > 500, `the CLI recorded ${heard.length * 10} ms`);
   assert.ok(corr >= 0.8, `the CLI heard the browser: envelope correlation ${corr.toFixed(3)}`);
 }, { timeout: 90000 });
+
+itest('a forged DTLS fingerprint in the offer ends the call failed/dtls_fingerprint_mismatch, no media', async (h) => {
+  const srv = await h.startServer({ extraArgs: ['--media-port', '0'] });
+  const acct = await h.account(srv);
+  const driver = await h.user(srv, acct, 'fpdriver');
+  const rider = await h.user(srv, acct, 'fprider');
+  const cli = h.listen(srv, driver, ['--answer-after', '0.3', '--exit-after-calls', '1']);
+  await cli.waitFor('registered');
+  const page = await servePage();
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs() });
+  try {
+    const tab = await (await browser.newContext()).newPage();
+    await tab.goto(`http://127.0.0.1:${page.address().port}/`);
+    await tab.evaluate((a) => window.dcallTest.start(a), { wsUrl: srv.wsUrl, token: rider.token });
+    const ended = await tab.evaluate((a) => window.dcallTest.call(a),
+      { to: driver.cuid, context: 'Forged fingerprint', forgeFingerprint: true });
+    assert.equal(ended.reason, 'failed');
+    assert.equal(ended.detail, 'dtls_fingerprint_mismatch');
+    const e = await cli.waitFor('ended', (x) => x.call_id === ended.call_id, 10000);
+    assert.equal(e.reason, 'failed');
+    assert.equal(cli.all('media', ended.call_id).length, 0, 'no media event');
+    const rec = await rest(srv, 'GET', `/v1/calls/${ended.call_id}`, { auth: [acct.account_id, acct.api_secret] });
+    assert.equal(rec.json.detail, 'dtls_fingerprint_mismatch');
+  } finally {
+    await browser.close();
+    page.close();
+  }
+}, { timeout: 60000 });

@@ -4,6 +4,8 @@
 // cross-correlation of the 10 ms energy envelopes, at the best alignment (which also gives the
 // mouth-to-ear latency through the whole stack, reported as a test diagnostic).
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,6 +118,41 @@ describe('voice', () => {
       }
     }
   }, { timeout: 60000 });
+
+  itest('attack on the media port: a flood of garbage, fake STUN/DTLS/RTP/RTCP from strangers; the call is still heard', async (h, t) => {
+    const port = Number(/media relay worker 0 on udp 127\.0\.0\.1:(\d+)/.exec(srv.log)[1]);
+    const sock = dgram.createSocket('udp4');
+    await new Promise((r) => sock.bind(0, '127.0.0.9', r));
+    let sent = 0;
+    const rnd = (n) => crypto.randomBytes(n);
+    const forge = () => {
+      const kind = sent % 5;
+      if (kind === 0) return rnd(1 + (sent % 1200)); // garbage of any first byte
+      if (kind === 1) { // STUN binding request with a wrong username and no valid integrity
+        const b = Buffer.concat([Buffer.from([0, 1, 0, 8, 0x21, 0x12, 0xa4, 0x42]), rnd(12), Buffer.from([0, 6, 0, 4]), Buffer.from('ab:c')]);
+        return b;
+      }
+      if (kind === 2) return Buffer.concat([Buffer.from([22, 0xfe, 0xfd]), rnd(100)]); // DTLS-looking
+      if (kind === 3) return Buffer.concat([Buffer.from([0x80, 111]), rnd(160)]); // RTP-looking
+      return Buffer.concat([Buffer.from([0x80, 200, 0, 6]), rnd(24)]); // RTCP SR-looking
+    };
+    const deadline = Date.now() + 60000;
+    const flood = setInterval(() => {
+      if (Date.now() > deadline) return;
+      for (let i = 0; i < 200; i++) { sock.send(forge(), port, '127.0.0.1'); sent++; }
+    }, 10);
+    try {
+      const { recB, callId, a } = await talk(h, 'flood');
+      assert.equal(endedOnce(assert, a, callId).reason, 'completed');
+      const r = compare(t, speechA, recB, 'caller -> callee under a flood');
+      t.diagnostic(`flood: ${sent} forged datagrams (about 20,000/s) from 127.0.0.9 during the call`);
+      assert.ok(sent > 50000, `the flood was real: ${sent} datagrams`);
+      assert.ok(r.corr >= CORR_MIN, `heard through the flood: ${r.corr}`);
+    } finally {
+      clearInterval(flood);
+      sock.close();
+    }
+  }, { timeout: 90000 });
 
   itest('the pre-call network check scores a clean loopback path', async (h) => {
     const { a, callId } = await talk(h, 'probe', { hangupAfter: 2 });
