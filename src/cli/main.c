@@ -46,6 +46,7 @@ static const char usage_text[] =
     "to the end of the call), --input-device NAME / --output-device NAME (PortAudio;\n"
     "see 'dcall devices'), --no-media (signalling only). Default: silence out, nothing\n"
     "played.\n"
+    "TLS: --ca-file PEM trusts the CAs in PEM for an https:// or wss:// server.\n"
     "S is a decimal number of seconds (0.5). --server takes the server's base URL\n"
     "(http://127.0.0.1:8080; ws:// also accepted). Events are printed as JSON lines.\n";
 
