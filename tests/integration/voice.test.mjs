@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, before, after } from 'node:test';
-import { itest, assert, Scope, binDir, endedOnce, conn } from './lib/index.mjs';
+import { itest, assert, Scope, binDir, endedOnce, conn, rest } from './lib/index.mjs';
 import { readWav, envelope, segmentedAlignment } from './lib/audio.mjs';
 import { pearson } from './lib/audio.mjs';
 import { UdpProxy } from './lib/udpproxy.mjs';
@@ -117,6 +117,12 @@ describe('voice', () => {
         assert.equal(typeof e.jitter_ms, 'number');
       }
     }
+    // The record keeps the call's quality summary.
+    const rec = await rest(srv, 'GET', `/v1/calls/${callId}`, { auth: [acct.account_id, acct.api_secret] });
+    const q = rec.json.quality;
+    assert.ok(q && q.samples >= 2, `record quality ${JSON.stringify(q)}`);
+    assert.ok(q.mos_avg >= 4.0 && q.mos_avg <= 4.5 && q.mos_min <= q.mos_avg, `record mos ${JSON.stringify(q)}`);
+    assert.ok(q.loss_pct < 1 && q.rtt_ms >= 0 && q.jitter_ms >= 0, `record network ${JSON.stringify(q)}`);
   }, { timeout: 60000 });
 
   itest('attack on the media port: a flood of garbage, fake STUN/DTLS/RTP/RTCP from strangers; the call is still heard', async (h, t) => {
