@@ -18,13 +18,15 @@
 
 static void dc__usage(FILE *f)
 {
-    fprintf(f,
-            "usage: dcalld [--listen HOST:PORT] [--data DIR] [--db URL] [--ring-timeout S]\n"
-            "              [--reconnect-grace S] [--drain-timeout S] [--tls-cert F --tls-key F]\n"
-            "              [--media-port P] [--media-workers N] [--public-ip IP] [--no-media]\n"
-            "              [--log-level debug|info|warn|error] [--test-mode]\n"
-            "       dcalld account create --data DIR --name NAME\n"
-            "       dcalld backup --data DIR FILE\n");
+    fprintf(
+        f,
+        "usage: dcalld [--listen HOST:PORT] [--data DIR] [--db URL] [--ring-timeout S]\n"
+        "              [--reconnect-grace S] [--drain-timeout S] [--tls-cert F --tls-key F]\n"
+        "              [--media-port P] [--media-tcp-port P] [--media-workers N] [--public-ip IP]\n"
+        "              [--no-media] [--no-media-tcp]\n"
+        "              [--log-level debug|info|warn|error] [--test-mode]\n"
+        "       dcalld account create --data DIR --name NAME\n"
+        "       dcalld backup --data DIR FILE\n");
 }
 
 static int dc__parse_int(const char *s, int lo, int hi, int *out)
@@ -64,6 +66,10 @@ static int dc__parse_args(int argc, char **argv, dc__server_config *cfg, const c
             cfg->media_port = -1;
             continue;
         }
+        if (!strcmp(a, "--no-media-tcp")) {
+            cfg->media_tcp_port = -1;
+            continue;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             dc__usage(stdout);
             exit(0);
@@ -96,6 +102,8 @@ static int dc__parse_args(int argc, char **argv, dc__server_config *cfg, const c
             snprintf(cfg->tls_key, sizeof cfg->tls_key, "%s", v);
         else if (!strcmp(a, "--media-port"))
             bad = dc__parse_int(v, 0, 65535, &cfg->media_port);
+        else if (!strcmp(a, "--media-tcp-port"))
+            bad = dc__parse_int(v, 0, 65535, &cfg->media_tcp_port);
         else if (!strcmp(a, "--media-workers"))
             bad = dc__parse_int(v, 1, 64, &cfg->media_workers);
         else if (!strcmp(a, "--public-ip"))
@@ -277,6 +285,8 @@ static int dc__media_start(dc__server *srv)
     snprintf(rc.public_ip, sizeof rc.public_ip, "%s",
              srv->cfg.public_ip[0] ? srv->cfg.public_ip : srv->cfg.listen_host);
     rc.port = srv->cfg.media_port;
+    rc.tcp = srv->cfg.media_tcp_port >= 0;
+    rc.tcp_port = rc.tcp ? srv->cfg.media_tcp_port : 0;
     rc.workers =
         srv->cfg.media_workers > 0 ? srv->cfg.media_workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (rc.workers < 1)
@@ -289,8 +299,8 @@ static int dc__media_start(dc__server *srv)
         return rc_;
     }
     for (int i = 0; i < rc.workers; i++)
-        DC_INFO("dcalld", "media relay worker %d on udp %s:%d", i, rc.bind_ip,
-                dc__relay_udp_port(srv->relay, i));
+        DC_INFO("dcalld", "media relay worker %d on udp %s:%d, tcp %d", i, rc.bind_ip,
+                dc__relay_udp_port(srv->relay, i), rc.tcp ? dc__relay_tcp_port(srv->relay, i) : -1);
     return 0;
 }
 

@@ -332,12 +332,39 @@ static dc__leg *find_leg(dc__worker *w, const char *call_id, const char *leg_id)
 
 /* --- commands from the signalling thread --- */
 
+static void pair_legs(dc__leg *a, dc__leg *b)
+{
+    if (a->peer && a->peer != b)
+        a->peer->peer = NULL;
+    if (b->peer && b->peer != a)
+        b->peer->peer = NULL;
+    a->peer = b;
+    b->peer = a;
+}
+
+/* A new leg of an answered call: joined to its peer when it is one of the linked two. */
+static void join_link(dc__worker *w, dc__leg *leg)
+{
+    dc__wlink *l = NULL;
+    HASH_FIND_STR(w->links, leg->call_id, l);
+    if (!l)
+        return;
+    const char *other = !strcmp(leg->leg_id, l->leg_a)   ? l->leg_b
+                        : !strcmp(leg->leg_id, l->leg_b) ? l->leg_a
+                                                         : NULL;
+    dc__leg *peer = other ? find_leg(w, leg->call_id, other) : NULL;
+    if (peer)
+        pair_legs(leg, peer);
+}
+
 static void cmd_offer(dc__worker *w, const dc__relay_cmd *c)
 {
     dc__leg *leg = find_leg(w, c->call_id, c->leg_id);
     if (!leg) {
-        if (dc__leg_create(w, c, &leg) == 0)
+        if (dc__leg_create(w, c, &leg) == 0) {
             worker_add_leg(w, leg);
+            join_link(w, leg);
+        }
         return;
     }
     if (strcmp(leg->ufrag, c->ufrag) != 0) {
@@ -370,14 +397,28 @@ static void cmd_link(dc__worker *w, const dc__relay_cmd *c)
         if (leg != a && leg != b && strcmp(leg->call_id, c->call_id) == 0)
             worker_remove_leg(w, leg);
     }
-    if (!a || !b || a == b)
-        return;
-    if (a->peer && a->peer != b)
-        a->peer->peer = NULL;
-    if (b->peer && b->peer != a)
-        b->peer->peer = NULL;
-    a->peer = b;
-    b->peer = a;
+    dc__wlink *l = NULL;
+    HASH_FIND_STR(w->links, c->call_id, l);
+    if (!l && (l = calloc(1, sizeof *l)) != NULL) {
+        snprintf(l->call_id, sizeof l->call_id, "%s", c->call_id);
+        HASH_ADD_STR(w->links, call_id, l);
+    }
+    if (l) {
+        snprintf(l->leg_a, sizeof l->leg_a, "%s", c->leg_id);
+        snprintf(l->leg_b, sizeof l->leg_b, "%s", c->leg_b);
+    }
+    if (a && b && a != b)
+        pair_legs(a, b);
+}
+
+static void forget_link(dc__worker *w, const char *call_id)
+{
+    dc__wlink *l = NULL;
+    HASH_FIND_STR(w->links, call_id, l);
+    if (l) {
+        HASH_DEL(w->links, l);
+        free(l);
+    }
 }
 
 static void cmd_drop(dc__worker *w, const dc__relay_cmd *c)
@@ -388,6 +429,7 @@ static void cmd_drop(dc__worker *w, const dc__relay_cmd *c)
             worker_remove_leg(w, leg);
         return;
     }
+    forget_link(w, c->call_id);
     dc__leg *leg, *tmp;
     HASH_ITER(hh_id, w->by_id, leg, tmp)
     {
@@ -611,6 +653,12 @@ static void worker_fini(dc__worker *w)
         memset(c, 0, sizeof *c);
         free(c);
         c = next;
+    }
+    dc__wlink *l, *ltmp;
+    HASH_ITER(hh, w->links, l, ltmp)
+    {
+        HASH_DEL(w->links, l);
+        free(l);
     }
     dc__tcp_fini(w);
     if (w->fd >= 0)

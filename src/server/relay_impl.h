@@ -152,6 +152,14 @@ typedef struct dc__relay_cmd {
     char cname[20];
 } dc__relay_cmd;
 
+/* An answered call's two legs, kept by the worker so a leg whose offer arrives after the link
+ * (a device that offers once it has answered) is joined to its peer when it is created. */
+typedef struct dc__wlink {
+    char call_id[40];
+    char leg_a[48], leg_b[48];
+    UT_hash_handle hh;
+} dc__wlink;
+
 typedef struct dc__relay_evnode {
     struct dc__relay_evnode *next;
     dc__relay_event ev;
@@ -180,6 +188,7 @@ struct dc__worker {
 
     dc__leg *by_id, *by_uf, *by_olduf, *by_addr;
     dc__vaddr *by_vaddr;
+    dc__wlink *links;
     int64_t now; /* monotonic ms, refreshed once per loop turn */
 
     struct mmsghdr rx[DC__RELAY_BATCH];

@@ -39,6 +39,7 @@ typedef struct dc__server_config {
     char tls_key[1024];
     int media_port;     /* first UDP port of the relay; 0: ephemeral; -1: no media */
     int media_workers;  /* relay worker threads */
+    int media_tcp_port; /* first ICE-TCP port; 0: ephemeral; -1: no ICE-TCP candidate */
     char public_ip[64]; /* address in media candidates (default: the listen host) */
 } dc__server_config;
 

@@ -552,6 +552,24 @@ static void ice_tcp_carries_media(void **state)
     assert_true(dc__mpeer_received(t->b) >= got_b + 9);
 }
 
+/* The answering device may offer only after the call is linked: its leg joins the call then. */
+static void offer_after_link_joins_the_call(void **state)
+{
+    t_ctx *t = *state;
+    assert_int_equal(dc__mpeer_new("127.0.0.1", 0, &t->a), 0);
+    assert_int_equal(dc__mpeer_new("127.0.0.1", 0, &t->b), 0);
+    offer(t, t->a, "c1", "A");
+    assert_int_equal(dc__relay_link(t->relay, "c1", "A", "B"), 0);
+    offer(t, t->b, "c1", "B");
+    int64_t end = dc__mono_ms() + 3000;
+    while ((!dc__mpeer_srtp_ready(t->a) || !dc__mpeer_srtp_ready(t->b)) && dc__mono_ms() < end)
+        pump(t, 5);
+    talk(t, 10, 0);
+    assert_true(dc__mpeer_received(t->b) >= 9);
+    assert_true(dc__mpeer_received(t->a) >= 9);
+    assert_int_equal(count_ev(t, DC__RELAY_EV_FLOWING, "B"), 1);
+}
+
 static void bad_offer_names_the_field(void **state)
 {
     t_ctx *t = *state;
@@ -576,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(ice_restart_keeps_media, setup, teardown),
         cmocka_unit_test_setup_teardown(silence_then_back_then_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(ice_tcp_carries_media, setup_tcp, teardown),
+        cmocka_unit_test_setup_teardown(offer_after_link_joins_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_offer_names_the_field, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
