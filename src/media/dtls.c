@@ -6,6 +6,11 @@
  * (several records per datagram, handshake messages fragmented to fit), while a memory BIO would
  * glue a whole flight together and lose the boundaries (OpenSSL 3.0 has no datagram mem BIO). */
 #include "media/dtls.h"
+#include "media/sdp.h"
+
+_Static_assert(DC__DTLS_FP_LEN == DC_SDP_FINGERPRINT_LEN &&
+                   DC__DTLS_FP_TEXT_LEN == DC_SDP_FINGERPRINT_TEXT,
+               "one fingerprint text format for DTLS and SDP");
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,16 +176,6 @@ static int ctx_configure(SSL_CTX *c, X509 *cert, EVP_PKEY *pkey)
     return 0;
 }
 
-static void fingerprint_text(char *out, const uint8_t *fp)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < DC__DTLS_FP_LEN; i++) {
-        out[3 * i] = hex[fp[i] >> 4];
-        out[3 * i + 1] = hex[fp[i] & 15];
-        out[3 * i + 2] = i + 1 < DC__DTLS_FP_LEN ? ':' : '\0';
-    }
-}
-
 int dc__dtls_ctx_new(dc__dtls_ctx **out)
 {
     if (!out)
@@ -203,7 +198,7 @@ int dc__dtls_ctx_new(dc__dtls_ctx **out)
     rc = DC_EDTLS;
     if (X509_digest(cert, EVP_sha256(), ctx->fp, &fplen) != 1 || fplen != DC__DTLS_FP_LEN)
         goto done;
-    fingerprint_text(ctx->fp_text, ctx->fp);
+    dc__sdp_fingerprint_format(ctx->fp_text, ctx->fp);
     rc = 0;
 done:
     X509_free(cert); /* the SSL_CTX holds its own references */
@@ -236,29 +231,9 @@ const uint8_t *dc__dtls_ctx_fingerprint_raw(const dc__dtls_ctx *ctx)
     return ctx->fp;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int dc__dtls_fingerprint_parse(const char *text, uint8_t out[DC__DTLS_FP_LEN])
 {
-    if (!text || !out || strlen(text) != DC__DTLS_FP_TEXT_LEN - 1)
-        return DC_ESDP;
-    for (size_t i = 0; i < DC__DTLS_FP_LEN; i++) {
-        int hi = hexval(text[3 * i]), lo = hexval(text[3 * i + 1]);
-        char sep = text[3 * i + 2];
-        if (hi < 0 || lo < 0 || (i + 1 < DC__DTLS_FP_LEN && sep != ':'))
-            return DC_ESDP;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
+    return out ? dc__sdp_fingerprint_parse(text, out) : DC_ESDP; /* one parser for both */
 }
 
 /* --- endpoint --- */

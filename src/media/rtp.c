@@ -1,4 +1,5 @@
 /* RTP/RTCP parsing and building, NTP time, receiver statistics; see rtp.h for the contract. */
+#include "media/bytes.h"
 #include "media/rtp.h"
 
 #include <string.h>
@@ -17,28 +18,6 @@
 /* DLSR is rounded and clocks tick coarsely: treat a result this slightly negative as 0 RTT. */
 #define RTT_SLACK_UNITS 655 /* ~10 ms in 1/65536 s */
 
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
-}
-
 /* ---- RTP ---- */
 
 int dc__rtp_parse_header(const uint8_t *p, size_t n, struct dc__rtp_hdr *h)
@@ -51,9 +30,9 @@ int dc__rtp_parse_header(const uint8_t *p, size_t n, struct dc__rtp_hdr *h)
     h->cc = p[0] & 0x0F;
     h->marker = p[1] >> 7;
     h->pt = p[1] & 0x7F;
-    h->seq = rd16(p + 2);
-    h->ts = rd32(p + 4);
-    h->ssrc = rd32(p + 8);
+    h->seq = dc__rd16(p + 2);
+    h->ts = dc__rd32(p + 4);
+    h->ssrc = dc__rd32(p + 8);
     size_t off = DC__RTP_HDR_LEN + 4 * (size_t)h->cc;
     if (off > n)
         return DC_EPACKET;
@@ -61,8 +40,8 @@ int dc__rtp_parse_header(const uint8_t *p, size_t n, struct dc__rtp_hdr *h)
     if (h->extension) {
         if (n - off < 4)
             return DC_EPACKET;
-        h->ext_profile = rd16(p + off);
-        h->ext_len = 4 * (size_t)rd16(p + off + 2);
+        h->ext_profile = dc__rd16(p + off);
+        h->ext_len = 4 * (size_t)dc__rd16(p + off + 2);
         off += 4;
         if (h->ext_len > n - off)
             return DC_EPACKET;
@@ -102,16 +81,16 @@ int dc__rtp_write_header(uint8_t *buf, size_t cap, const struct dc__rtp_hdr *h, 
         return DC_EINVAL;
     buf[0] = (uint8_t)(0x80 | (h->extension ? 0x10 : 0) | h->cc);
     buf[1] = (uint8_t)((h->marker ? 0x80 : 0) | h->pt);
-    wr16(buf + 2, h->seq);
-    wr32(buf + 4, h->ts);
-    wr32(buf + 8, h->ssrc);
+    dc__wr16(buf + 2, h->seq);
+    dc__wr32(buf + 4, h->ts);
+    dc__wr32(buf + 8, h->ssrc);
     size_t off = DC__RTP_HDR_LEN;
     if (h->cc)
         memcpy(buf + off, h->csrc, 4 * (size_t)h->cc);
     off += 4 * (size_t)h->cc;
     if (h->extension) {
-        wr16(buf + off, h->ext_profile);
-        wr16(buf + off + 2, (uint16_t)(h->ext_len / 4));
+        dc__wr16(buf + off, h->ext_profile);
+        dc__wr16(buf + off + 2, (uint16_t)(h->ext_len / 4));
         if (h->ext_len)
             memcpy(buf + off + 4, h->ext, h->ext_len);
         off += 4 + h->ext_len;
@@ -132,7 +111,7 @@ int dc__rtcp_next(const uint8_t *p, size_t n, size_t *off, struct dc__rtcp_pkt *
     if (n - *off < 4)
         return DC_EPACKET;
     const uint8_t *q = p + *off;
-    size_t len = 4 * ((size_t)rd16(q + 2) + 1);
+    size_t len = 4 * ((size_t)dc__rd16(q + 2) + 1);
     if ((q[0] >> 6) != 2 || q[1] < 192 || q[1] > 223 || len > n - *off)
         return DC_EPACKET;
     pkt->pad = 0;
@@ -162,11 +141,11 @@ int dc__rtcp_parse_sr(const struct dc__rtcp_pkt *pkt, struct dc__rtcp_sr *sr)
         body_len(pkt) < SR_FIXED + BLOCK_LEN * (size_t)pkt->count)
         return DC_EPACKET;
     const uint8_t *q = pkt->data;
-    sr->ssrc = rd32(q + 4);
-    sr->ntp = (uint64_t)rd32(q + 8) << 32 | rd32(q + 12);
-    sr->rtp_ts = rd32(q + 16);
-    sr->packet_count = rd32(q + 20);
-    sr->octet_count = rd32(q + 24);
+    sr->ssrc = dc__rd32(q + 4);
+    sr->ntp = (uint64_t)dc__rd32(q + 8) << 32 | dc__rd32(q + 12);
+    sr->rtp_ts = dc__rd32(q + 16);
+    sr->packet_count = dc__rd32(q + 20);
+    sr->octet_count = dc__rd32(q + 24);
     return 0;
 }
 
@@ -175,7 +154,7 @@ int dc__rtcp_sender_ssrc(const struct dc__rtcp_pkt *pkt, uint32_t *ssrc)
     if (!pkt || !ssrc || (pkt->type != DC__RTCP_SR && pkt->type != DC__RTCP_RR) ||
         body_len(pkt) < RR_FIXED)
         return DC_EPACKET;
-    *ssrc = rd32(pkt->data + 4);
+    *ssrc = dc__rd32(pkt->data + 4);
     return 0;
 }
 
@@ -195,14 +174,14 @@ int dc__rtcp_report_block(const struct dc__rtcp_pkt *pkt, unsigned i,
     if (at + BLOCK_LEN > body_len(pkt))
         return DC_EPACKET;
     const uint8_t *b = pkt->data + at;
-    rb->ssrc = rd32(b);
+    rb->ssrc = dc__rd32(b);
     rb->fraction_lost = b[4];
     int32_t lost = (int32_t)((uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7]);
     rb->cumulative_lost = (lost & 0x800000) ? lost - 0x1000000 : lost;
-    rb->ext_highest_seq = rd32(b + 8);
-    rb->jitter = rd32(b + 12);
-    rb->lsr = rd32(b + 16);
-    rb->dlsr = rd32(b + 20);
+    rb->ext_highest_seq = dc__rd32(b + 8);
+    rb->jitter = dc__rd32(b + 12);
+    rb->lsr = dc__rd32(b + 16);
+    rb->dlsr = dc__rd32(b + 20);
     return 0;
 }
 
@@ -243,7 +222,7 @@ int dc__rtcp_sdes_cname(const struct dc__rtcp_pkt *pkt, uint32_t *ssrc, const ch
     for (unsigned c = 0; c < pkt->count; c++) {
         if (off > end || end - off < 4)
             return DC_EPACKET;
-        uint32_t chunk_ssrc = rd32(q + off);
+        uint32_t chunk_ssrc = dc__rd32(q + off);
         off += 4;
         const char *before = found;
         int rc = sdes_items(q, end, &off, &found, &found_len);
@@ -344,15 +323,15 @@ static void write_block(uint8_t *b, const struct dc__rtcp_report_block *rb)
     if (lost < -0x800000)
         lost = -0x800000;
     uint32_t l24 = (uint32_t)lost & 0xFFFFFF;
-    wr32(b, rb->ssrc);
+    dc__wr32(b, rb->ssrc);
     b[4] = rb->fraction_lost;
     b[5] = (uint8_t)(l24 >> 16);
     b[6] = (uint8_t)(l24 >> 8);
     b[7] = (uint8_t)l24;
-    wr32(b + 8, rb->ext_highest_seq);
-    wr32(b + 12, rb->jitter);
-    wr32(b + 16, rb->lsr);
-    wr32(b + 20, rb->dlsr);
+    dc__wr32(b + 8, rb->ext_highest_seq);
+    dc__wr32(b + 12, rb->jitter);
+    dc__wr32(b + 16, rb->lsr);
+    dc__wr32(b + 20, rb->dlsr);
 }
 
 /* Header, sender SSRC and report blocks common to SR and RR; fixed is the offset of the first
@@ -367,8 +346,8 @@ static int build_report(uint8_t *buf, size_t cap, uint8_t type, size_t fixed, ui
         return DC_EINVAL;
     buf[0] = (uint8_t)(0x80 | nblocks);
     buf[1] = type;
-    wr16(buf + 2, (uint16_t)(total / 4 - 1));
-    wr32(buf + 4, ssrc);
+    dc__wr16(buf + 2, (uint16_t)(total / 4 - 1));
+    dc__wr32(buf + 4, ssrc);
     for (size_t i = 0; i < nblocks; i++)
         write_block(buf + fixed + BLOCK_LEN * i, &blocks[i]);
     if (len)
@@ -384,11 +363,11 @@ int dc__rtcp_build_sr(uint8_t *buf, size_t cap, const struct dc__rtcp_sr *sr,
     int rc = build_report(buf, cap, DC__RTCP_SR, SR_FIXED, sr->ssrc, blocks, nblocks, len);
     if (rc)
         return rc;
-    wr32(buf + 8, (uint32_t)(sr->ntp >> 32));
-    wr32(buf + 12, (uint32_t)sr->ntp);
-    wr32(buf + 16, sr->rtp_ts);
-    wr32(buf + 20, sr->packet_count);
-    wr32(buf + 24, sr->octet_count);
+    dc__wr32(buf + 8, (uint32_t)(sr->ntp >> 32));
+    dc__wr32(buf + 12, (uint32_t)sr->ntp);
+    dc__wr32(buf + 16, sr->rtp_ts);
+    dc__wr32(buf + 20, sr->packet_count);
+    dc__wr32(buf + 24, sr->octet_count);
     return 0;
 }
 
@@ -411,8 +390,8 @@ int dc__rtcp_build_sdes_cname(uint8_t *buf, size_t cap, uint32_t ssrc, const cha
     memset(buf, 0, total);
     buf[0] = 0x81;
     buf[1] = DC__RTCP_SDES;
-    wr16(buf + 2, (uint16_t)(total / 4 - 1));
-    wr32(buf + 4, ssrc);
+    dc__wr16(buf + 2, (uint16_t)(total / 4 - 1));
+    dc__wr32(buf + 4, ssrc);
     buf[8] = DC__RTCP_SDES_CNAME;
     buf[9] = (uint8_t)cl;
     memcpy(buf + 10, cname, cl);

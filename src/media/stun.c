@@ -1,4 +1,5 @@
 /* STUN parsing, verification and building for ICE; see stun.h for the contract. */
+#include "media/bytes.h"
 #include "media/stun.h"
 
 #include <netinet/in.h>
@@ -17,31 +18,9 @@
 /* RFC 8489 §14.8: reason phrase under 128 characters, at most 763 bytes of UTF-8. */
 #define MAX_REASON 763
 
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static uint64_t rd64(const uint8_t *p)
 {
-    return (uint64_t)rd32(p) << 32 | rd32(p + 4);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
+    return (uint64_t)dc__rd32(p) << 32 | dc__rd32(p + 4);
 }
 
 /* ---- CRC-32 (reflected, polynomial 0xEDB88320), table built once ---- */
@@ -107,17 +86,17 @@ static int parse_xor_addr(struct dc__stun_msg *m, const uint8_t *tid, const uint
 {
     if (len < 4)
         return DC_EPACKET;
-    uint16_t port = rd16(v + 2) ^ (uint16_t)(DC__STUN_MAGIC >> 16);
+    uint16_t port = dc__rd16(v + 2) ^ (uint16_t)(DC__STUN_MAGIC >> 16);
     memset(&m->xor_mapped, 0, sizeof m->xor_mapped);
     if (v[1] == 0x01 && len == 8) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&m->xor_mapped;
         sin->sin_family = AF_INET;
         sin->sin_port = htons(port);
-        sin->sin_addr.s_addr = htonl(rd32(v + 4) ^ DC__STUN_MAGIC);
+        sin->sin_addr.s_addr = htonl(dc__rd32(v + 4) ^ DC__STUN_MAGIC);
     } else if (v[1] == 0x02 && len == 20) {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&m->xor_mapped;
         uint8_t mask[16];
-        wr32(mask, DC__STUN_MAGIC);
+        dc__wr32(mask, DC__STUN_MAGIC);
         memcpy(mask + 4, tid, DC__STUN_TID_LEN);
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons(port);
@@ -170,7 +149,7 @@ static int parse_attr(struct dc__stun_msg *m, const uint8_t *p, size_t off, uint
         if (len != 4)
             return DC_EPACKET;
         if (!m->has_priority)
-            m->priority = rd32(v), m->has_priority = true;
+            m->priority = dc__rd32(v), m->has_priority = true;
         return 0;
     case DC__STUN_ATTR_USE_CANDIDATE:
         if (len != 0)
@@ -211,7 +190,7 @@ int dc__stun_parse(const uint8_t *p, size_t n, struct dc__stun_msg *m)
 {
     if (!p || !m || !dc__stun_is_stun(p, n))
         return DC_EPACKET;
-    uint16_t type = rd16(p), mlen = rd16(p + 2);
+    uint16_t type = dc__rd16(p), mlen = dc__rd16(p + 2);
     if ((type & 0xC000) || (mlen & 3) || (size_t)mlen + DC__STUN_HDR_LEN != n)
         return DC_EPACKET;
     memset(m, 0, sizeof *m);
@@ -223,8 +202,8 @@ int dc__stun_parse(const uint8_t *p, size_t n, struct dc__stun_msg *m)
     while (off < n) {
         if (m->fingerprint_off || n - off < 4)
             return DC_EPACKET; /* nothing may follow FINGERPRINT */
-        uint16_t at = rd16(p + off);
-        size_t al = rd16(p + off + 2), padded = (al + 3) & ~(size_t)3;
+        uint16_t at = dc__rd16(p + off);
+        size_t al = dc__rd16(p + off + 2), padded = (al + 3) & ~(size_t)3;
         if (padded > n - off - 4)
             return DC_EPACKET;
         if (at == DC__STUN_ATTR_FINGERPRINT) {
@@ -246,7 +225,7 @@ int dc__stun_check_fingerprint(const uint8_t *p, const struct dc__stun_msg *m)
     if (!p || !m || !m->fingerprint_off)
         return DC_EINTEGRITY;
     uint32_t want = dc__crc32(0, p, m->fingerprint_off) ^ FINGERPRINT_XOR;
-    return rd32(p + m->fingerprint_off + 4) == want ? 0 : DC_EINTEGRITY;
+    return dc__rd32(p + m->fingerprint_off + 4) == want ? 0 : DC_EINTEGRITY;
 }
 
 int dc__stun_check_integrity(const uint8_t *p, const struct dc__stun_msg *m, const void *key,
@@ -257,7 +236,7 @@ int dc__stun_check_integrity(const uint8_t *p, const struct dc__stun_msg *m, con
     uint8_t hdr[DC__STUN_HDR_LEN], mac[MI_LEN];
     memcpy(hdr, p, sizeof hdr);
     /* The length as if MESSAGE-INTEGRITY were the last attribute. */
-    wr16(hdr + 2, (uint16_t)(m->integrity_off + 4 + MI_LEN - DC__STUN_HDR_LEN));
+    dc__wr16(hdr + 2, (uint16_t)(m->integrity_off + 4 + MI_LEN - DC__STUN_HDR_LEN));
     if (hmac_sha1(key, keylen, hdr, p + DC__STUN_HDR_LEN, m->integrity_off - DC__STUN_HDR_LEN, mac))
         return DC_EINTEGRITY;
     return CRYPTO_memcmp(mac, p + m->integrity_off + 4, MI_LEN) == 0 ? 0 : DC_EINTEGRITY;
@@ -277,9 +256,9 @@ void dc__stun_begin(struct dc__stun_builder *b, uint8_t *buf, size_t cap, uint16
     }
     uint16_t type = (uint16_t)((method & 0x000F) | ((method & 0x0070) << 1) |
                                ((method & 0x0F80) << 2) | ((cls & 1) << 4) | ((cls & 2) << 7));
-    wr16(buf, type);
-    wr16(buf + 2, 0);
-    wr32(buf + 4, DC__STUN_MAGIC);
+    dc__wr16(buf, type);
+    dc__wr16(buf + 2, 0);
+    dc__wr32(buf + 4, DC__STUN_MAGIC);
     memcpy(buf + 8, tid, DC__STUN_TID_LEN);
     b->len = DC__STUN_HDR_LEN;
 }
@@ -296,11 +275,11 @@ static uint8_t *reserve(struct dc__stun_builder *b, uint16_t type, size_t len)
         return NULL;
     }
     uint8_t *a = b->buf + b->len;
-    wr16(a, type);
-    wr16(a + 2, (uint16_t)len);
+    dc__wr16(a, type);
+    dc__wr16(a + 2, (uint16_t)len);
     memset(a + 4 + len, b->pad, padded - len);
     b->len += 4 + padded;
-    wr16(b->buf + 2, (uint16_t)(b->len - DC__STUN_HDR_LEN));
+    dc__wr16(b->buf + 2, (uint16_t)(b->len - DC__STUN_HDR_LEN));
     return a + 4;
 }
 
@@ -316,15 +295,15 @@ void dc__stun_add(struct dc__stun_builder *b, uint16_t type, const void *value, 
 void dc__stun_add_u32(struct dc__stun_builder *b, uint16_t type, uint32_t v)
 {
     uint8_t buf[4];
-    wr32(buf, v);
+    dc__wr32(buf, v);
     dc__stun_add(b, type, buf, sizeof buf);
 }
 
 void dc__stun_add_u64(struct dc__stun_builder *b, uint16_t type, uint64_t v)
 {
     uint8_t buf[8];
-    wr32(buf, (uint32_t)(v >> 32));
-    wr32(buf + 4, (uint32_t)v);
+    dc__wr32(buf, (uint32_t)(v >> 32));
+    dc__wr32(buf + 4, (uint32_t)v);
     dc__stun_add(b, type, buf, sizeof buf);
 }
 
@@ -335,16 +314,16 @@ void dc__stun_add_xor_addr(struct dc__stun_builder *b, uint16_t type, const stru
     if (sa && sa->sa_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
         v[1] = 0x01;
-        wr16(v + 2, ntohs(sin->sin_port) ^ (uint16_t)(DC__STUN_MAGIC >> 16));
-        wr32(v + 4, ntohl(sin->sin_addr.s_addr) ^ DC__STUN_MAGIC);
+        dc__wr16(v + 2, ntohs(sin->sin_port) ^ (uint16_t)(DC__STUN_MAGIC >> 16));
+        dc__wr32(v + 4, ntohl(sin->sin_addr.s_addr) ^ DC__STUN_MAGIC);
         len = 8;
     } else if (sa && sa->sa_family == AF_INET6 && !b->err) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
         uint8_t mask[16];
-        wr32(mask, DC__STUN_MAGIC);
+        dc__wr32(mask, DC__STUN_MAGIC);
         memcpy(mask + 4, b->buf + 8, DC__STUN_TID_LEN);
         v[1] = 0x02;
-        wr16(v + 2, ntohs(sin6->sin6_port) ^ (uint16_t)(DC__STUN_MAGIC >> 16));
+        dc__wr16(v + 2, ntohs(sin6->sin6_port) ^ (uint16_t)(DC__STUN_MAGIC >> 16));
         for (int i = 0; i < 16; i++)
             v[4 + i] = sin6->sin6_addr.s6_addr[i] ^ mask[i];
         len = 20;
@@ -423,7 +402,7 @@ void dc__stun_add_fingerprint(struct dc__stun_builder *b)
     b->sealed = was_sealed;
     if (!v)
         return;
-    wr32(v, dc__crc32(0, b->buf, before) ^ FINGERPRINT_XOR);
+    dc__wr32(v, dc__crc32(0, b->buf, before) ^ FINGERPRINT_XOR);
     /* Nothing may follow: make any further add fail. */
     b->sealed = true;
     b->cap = b->len;

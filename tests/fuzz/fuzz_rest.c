@@ -9,49 +9,18 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "server/server.h"
+#include "fuzz_server.h"
 
-static dc__server srv;
 static char auth[512];
-
-static void fz_cleanup(void)
-{
-    char cmd[1200];
-    dc__acct_cache *e, *t;
-    HASH_ITER(hh, srv.accounts, e, t)
-    {
-        HASH_DEL(srv.accounts, e);
-        dc__account_free(e->acct);
-        free(e);
-    }
-    dc__store_close(srv.store);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", srv.cfg.data_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", srv.cfg.data_dir);
-}
 
 static void fz_init(void)
 {
-    dc__log_set_level(DC__LOG_ERROR);
-    char dir[] = "/tmp/dcall-fuzz-rest-XXXXXX";
-    if (!mkdtemp(dir))
-        abort();
-    snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", dir);
-    srv.cfg.ring_timeout_s = 35;
-    srv.cfg.grace_s = 20;
-    memset(srv.master_key, 5, sizeof srv.master_key);
-    srv.loop = uv_default_loop();
-    dc__account *a = NULL;
-    if (dc__store_open(NULL, dir, srv.master_key, &srv.store) < 0 ||
-        dc__store_account_create(srv.store, "Fuzz", &a) < 0)
-        abort();
+    dc__account *a = fz_server_init();
     char cred[256], b64[400];
     int n = snprintf(cred, sizeof cred, "%s:%s", a->id, a->api_secret);
     dc__b64_encode(b64, cred, (size_t)n);
     snprintf(auth, sizeof auth, "Basic %s", b64);
     dc__account_free(a);
-    srv.ready = 1;
-    atexit(fz_cleanup);
 }
 
 /* Copies the next '\n'-terminated field of [*p, end) into out (truncated to n-1). */
@@ -70,7 +39,7 @@ static void fz_field(const uint8_t **p, const uint8_t *end, char *out, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!srv.store)
+    if (!fz_srv.store)
         fz_init();
     if (size == 0 || size > DC__MAX_MSG)
         return 0;
@@ -89,12 +58,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(r->body, p, r->body_len);
         r->body[r->body_len] = '\0';
     }
-    dc__rest_handle(&srv, r);
+    dc__rest_handle(&fz_srv, r);
     if (!r->status)
         abort(); /* every request gets an answer */
     free(r->body);
     free(r->resp);
     free(r);
-    uv_run(srv.loop, UV_RUN_NOWAIT);
+    uv_run(fz_srv.loop, UV_RUN_NOWAIT);
     return 0;
 }

@@ -11,9 +11,8 @@
 #include "common/jwt.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "server/server.h"
+#include "fuzz_server.h"
 
-static dc__server srv;
 static char tok_a[2048], tok_b[2048];
 
 static void fz_token(const dc__account *a, const char *cuid, char *out)
@@ -29,35 +28,12 @@ static void fz_token(const dc__account *a, const char *cuid, char *out)
     json_decref(claims);
 }
 
-static void fz_cleanup(void)
-{
-    char cmd[1200];
-    dc__store_close(srv.store);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", srv.cfg.data_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", srv.cfg.data_dir);
-}
-
 static void fz_init(void)
 {
-    dc__log_set_level(DC__LOG_ERROR);
-    char dir[] = "/tmp/dcall-fuzz-XXXXXX";
-    if (!mkdtemp(dir))
-        abort();
-    snprintf(srv.cfg.data_dir, sizeof srv.cfg.data_dir, "%s", dir);
-    srv.cfg.ring_timeout_s = 35;
-    srv.cfg.grace_s = 20;
-    memset(srv.master_key, 7, sizeof srv.master_key);
-    srv.loop = uv_default_loop();
-    dc__account *a = NULL;
-    if (dc__store_open(NULL, dir, srv.master_key, &srv.store) < 0 ||
-        dc__store_account_create(srv.store, "Fuzz", &a) < 0)
-        abort();
+    dc__account *a = fz_server_init();
     fz_token(a, "rider_1", tok_a);
     fz_token(a, "driver_7", tok_b);
     dc__account_free(a);
-    srv.ready = 1;
-    atexit(fz_cleanup);
 }
 
 static void fz_hello(dc__conn *c, const char *tok)
@@ -69,14 +45,14 @@ static void fz_hello(dc__conn *c, const char *tok)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!srv.store)
+    if (!fz_srv.store)
         fz_init();
     if (size == 0 || size > DC__MAX_MSG)
         return 0;
     dc__conn a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    a.srv = b.srv = &srv;
+    a.srv = b.srv = &fz_srv;
     a.is_ws = b.is_ws = 1;
     if (data[0] & 1) {
         fz_hello(&a, tok_a);
@@ -92,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dc__ws_on_close(&a);
     dc__ws_on_close(&b);
     dc__session *s, *tmp;
-    HASH_ITER(hh, srv.sessions, s, tmp)
+    HASH_ITER(hh, fz_srv.sessions, s, tmp)
     dc__session_destroy(s);
-    uv_run(srv.loop, UV_RUN_NOWAIT);
+    uv_run(fz_srv.loop, UV_RUN_NOWAIT);
     return 0;
 }
