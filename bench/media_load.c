@@ -2,14 +2,16 @@
  *
  * One process, one thread, driven over stdin/stdout by bench/lib/media.mjs with JSON lines:
  *   {"cmd":"legs","n":N}                 N new legs (UDP sockets); one {"leg":i,"offer":SDP} each
- *   {"cmd":"answer","leg":i,"sdp":S}     the relay's answer: ICE checks (USE-CANDIDATE), DTLS client
+ *   {"cmd":"answer","leg":i,"sdp":S}     the relay's answer: ICE checks (USE-CANDIDATE), DTLS
+ * client
  *   {"cmd":"fwd_legs","n":N,"port":P,"profile":X}  baseline: legs to bench/udp_fwd.c, random SRTP
  *                                        keys shared by the two legs of a call, no handshake
  *   {"cmd":"wait_ready","n":N,"timeout_ms":T}  until legs [0,N) have SRTP keys -> {"ready":...}
  *   {"cmd":"measure","calls":K,"warmup_ms":W,"seconds":S,"pid":P}  -> {"result":{...}}
  *   {"cmd":"quit"}
  * Legs 2i and 2i+1 are the two parties of call i. Once measured, a call keeps sending (50 packets/s
- * each way) until the process ends, so the relay never sees it go silent while the bench adds calls.
+ * each way) until the process ends, so the relay never sees it go silent while the bench adds
+ * calls.
  *
  * Sending is paced by a 20-slot wheel of 1 ms (leg i sends in slot i % 20). Packets are SRTP-
  * protected ahead of time into a ring per leg (each with a new sequence number, so the relay's
@@ -42,9 +44,11 @@
 #define HIST 512          /* send times kept per leg (10 s at 50/s) */
 #define PKT_CAP 256       /* RTP header + at most 120 bytes + SRTP tag */
 #define SLOTS 20          /* 20 ms packet interval, 1 ms slots */
-#define LAT_BINS 200000   /* one-way latency histogram, 1 us bins up to 200 ms */
+#define LAT_BIN_US 2      /* one-way latency histogram: 2 us bins */
+#define LAT_BINS 1000000  /* up to 2 s */
 #define CONSENT_MS 5000   /* ICE consent checks once connected, as browsers do */
 #define CHECK_FAST_MS 100 /* checks until the first success */
+#define CATCH_UP_MS 100   /* after a stall, send at most this much late audio at once */
 
 typedef struct pkt {
     _Alignas(16) uint8_t b[PKT_CAP];
@@ -68,7 +72,7 @@ typedef struct leg {
     uint32_t enc_ctr, tx_ctr; /* next counter to protect / to send */
     int64_t sent_us[HIST];
     uint32_t win_lo, win_hi; /* the peer counts our packets [win_lo, win_hi) */
-    uint64_t rx_win, rx_total, rx_bad, rx_rtcp;
+    uint64_t rx_win, rx_total, rx_bad, rx_rtcp, rx_stun_stale;
 } leg;
 
 enum phase { IDLE = 0, WARMUP, WINDOW, DRAIN };
@@ -82,7 +86,7 @@ static struct {
     enum dc__srtp_profile fwd_profile;
     int active; /* legs [0, active) send media */
     int64_t tick_ms, max_lag_us, next_house_ms;
-    uint64_t tx_errors, late_encrypts;
+    uint64_t tx_errors, late_encrypts, skipped_ms;
     /* wait_ready */
     int wait_n;
     int64_t wait_deadline_us, wait_start_us;
@@ -93,6 +97,7 @@ static struct {
     double cpu0, cpu_prev, gen0, gen_prev;
     uint32_t *lat;
     uint64_t lat_n, lat_over;
+    int64_t sec_max_lat_us;    /* worst one-way latency this second (live view) */
     json_t *samples, *pending; /* per-second figures; the result while draining */
     char in[1 << 20];
     size_t inlen;
@@ -279,7 +284,7 @@ static void on_stun(leg *l, const uint8_t *buf, size_t n)
     if (dc__stun_parse(buf, n, &m) != 0 || m.cls != DC__STUN_SUCCESS ||
         memcmp(m.tid, l->tid, DC__STUN_TID_LEN) != 0 ||
         dc__stun_check_integrity(buf, &m, l->r_pwd, strlen(l->r_pwd)) != 0) {
-        l->rx_bad++;
+        l->rx_stun_stale++; /* mostly answers to earlier checks (new tid each time) */
         return;
     }
     if (!l->ice_ok) {
@@ -358,6 +363,14 @@ static void send_due(int64_t now)
     int64_t lag = now - G.tick_ms * 1000;
     if (lag > G.max_lag_us && G.phase == WINDOW)
         G.max_lag_us = lag;
+    /* A stalled generator (CPU taken away) does not burst seconds of audio at the server, which
+     * would be our overload, not its: it skips what is older than CATCH_UP_MS, unsent and so not
+     * counted as lost. */
+    if (ms - G.tick_ms > CATCH_UP_MS) {
+        if (G.phase == WINDOW)
+            G.skipped_ms += (uint64_t)(ms - G.tick_ms - CATCH_UP_MS);
+        G.tick_ms = ms - CATCH_UP_MS;
+    }
     while (G.tick_ms < ms) {
         G.tick_ms++;
         for (int i = (int)(G.tick_ms % SLOTS); i < G.active; i += SLOTS)
@@ -369,7 +382,7 @@ static void send_due(int64_t now)
 static void on_rtp(leg *l, uint8_t *buf, size_t n, int64_t now)
 {
     struct dc__rtp_hdr h;
-    leg *peer = G.legs[l->idx ^ 1];
+    leg *peer = (l->idx ^ 1) < G.n ? G.legs[l->idx ^ 1] : NULL;
     if (!l->srtp || dc__srtp_unprotect_rtp(l->srtp, buf, &n) != 0 ||
         dc__rtp_parse(buf, n, &h) != 0 || h.payload_len < 4 || !peer) {
         l->rx_bad++;
@@ -388,8 +401,10 @@ static void on_rtp(leg *l, uint8_t *buf, size_t n, int64_t now)
     if (peer->tx_ctr - c >= HIST)
         return;
     int64_t d = now - peer->sent_us[c % HIST];
-    if (d >= 0 && d < LAT_BINS)
-        G.lat[d]++;
+    if (d > G.sec_max_lat_us)
+        G.sec_max_lat_us = d;
+    if (d >= 0 && d / LAT_BIN_US < LAT_BINS)
+        G.lat[d / LAT_BIN_US]++;
     else
         G.lat_over++;
     G.lat_n++;
@@ -438,7 +453,7 @@ static void housekeeping(int64_t now_ms)
     for (int i = 0; i < G.n; i++) {
         leg *l = G.legs[i];
         if (G.fwd) {
-            if (!l->fwd_acked && now_ms >= l->next_check_ms) {
+            if (!l->fwd_acked && now_ms >= l->next_check_ms && (i ^ 1) < G.n) {
                 leg *peer = G.legs[i ^ 1];
                 struct sockaddr_in pa;
                 socklen_t pl = sizeof pa;
@@ -479,9 +494,8 @@ static void cmd_fwd_legs(int n, int port, int profile)
             emit(json_pack("{ss}", "error", "cannot create leg"));
             return;
         }
-        struct dc__srtp_keys ka = {.profile = G.fwd_profile,
-                                   .key_len = (uint8_t)kl,
-                                   .salt_len = (uint8_t)sl};
+        struct dc__srtp_keys ka = {
+            .profile = G.fwd_profile, .key_len = (uint8_t)kl, .salt_len = (uint8_t)sl};
         dc__random(ka.local_key, kl), dc__random(ka.local_salt, sl);
         dc__random(ka.remote_key, kl), dc__random(ka.remote_salt, sl);
         struct dc__srtp_keys kb = ka;
@@ -510,9 +524,10 @@ static void check_wait(int64_t now)
     int ice = 0;
     for (int i = 0; i < G.wait_n && i < G.n; i++)
         ice += G.legs[i]->ice_ok;
-    emit(json_pack("{si si si si sI ss}", "ready", ready, "failed", failed, "ice_ok", ice, "pending",
-                   G.wait_n - ready - failed, "ms", (json_int_t)((now - G.wait_start_us) / 1000),
-                   "srtp_profile", dc__srtp_profile_name(G.fwd_profile)));
+    emit(json_pack("{si si si si sI ss}", "ready", ready, "failed", failed, "ice_ok", ice,
+                   "pending", G.wait_n - ready - failed, "ms",
+                   (json_int_t)((now - G.wait_start_us) / 1000), "srtp_profile",
+                   dc__srtp_profile_name(G.fwd_profile)));
     G.wait_n = 0;
 }
 
@@ -522,9 +537,9 @@ static double lat_pct(double p)
     for (int i = 0; i < LAT_BINS; i++) {
         acc += G.lat[i];
         if (acc > want)
-            return i / 1000.0;
+            return i * LAT_BIN_US / 1000.0;
     }
-    return LAT_BINS / 1000.0;
+    return -1; /* beyond the histogram: reported as over_2s */
 }
 
 static void window_open(int64_t now)
@@ -536,6 +551,8 @@ static void window_open(int64_t now)
     memset(G.lat, 0, LAT_BINS * sizeof *G.lat);
     G.lat_n = G.lat_over = 0;
     G.max_lag_us = 0;
+    G.skipped_ms = 0;
+    G.sec_max_lat_us = 0;
     G.cpu0 = G.cpu_prev = G.pid ? proc_cpu(G.pid) : 0;
     G.gen0 = G.gen_prev = self_cpu();
     G.win_start_us = now;
@@ -551,10 +568,15 @@ static void sample(int64_t now)
     double c = G.pid ? proc_cpu(G.pid) : 0, g = self_cpu();
     double relay = c - G.cpu_prev, gen = g - G.gen_prev;
     G.cpu_prev = c, G.gen_prev = g;
-    json_array_append_new(G.samples, json_pack("{sf sf}", "relay_cpu", relay, "gen_cpu", gen));
-    fprintf(stderr, "[media] %s %d calls t=%llds: %s cpu %.2f core (%.0f us/call-s), generator %.2f\n",
+    double maxlat = G.sec_max_lat_us / 1000.0;
+    G.sec_max_lat_us = 0;
+    json_array_append_new(G.samples, json_pack("{sf sf sf}", "relay_cpu", relay, "gen_cpu", gen,
+                                               "max_one_way_ms", maxlat));
+    fprintf(stderr,
+            "[media] %s %d calls t=%llds: %s cpu %.2f core (%.0f us/call-s), max one-way %.1f ms, "
+            "generator %.2f\n",
             G.fwd ? "udp_fwd" : "relay", G.calls, (long long)((now - G.win_start_us) / 1000000),
-            G.fwd ? "forwarder" : "dcalld", relay, relay * 1e6 / G.calls, gen);
+            G.fwd ? "forwarder" : "dcalld", relay, relay * 1e6 / G.calls, maxlat, gen);
     G.next_sample_us += 1000000;
 }
 
@@ -578,11 +600,16 @@ static void report(void)
 {
     json_t *r = G.pending;
     G.pending = NULL;
-    uint64_t sent = 0, got = 0;
+    uint64_t sent = 0, got = 0, all = 0, bad = 0, rtcp = 0, stun = 0;
     for (int i = 0; i < G.active; i++) {
         sent += G.legs[i]->win_hi - G.legs[i]->win_lo;
         got += G.legs[i]->rx_win;
+        all += G.legs[i]->rx_total, bad += G.legs[i]->rx_bad, rtcp += G.legs[i]->rx_rtcp;
+        stun += G.legs[i]->rx_stun_stale;
     }
+    json_object_set_new(r, "rx_since_start",
+                        json_pack("{sI sI sI sI}", "rtp", (json_int_t)all, "bad", (json_int_t)bad,
+                                  "rtcp", (json_int_t)rtcp, "stun_unmatched", (json_int_t)stun));
     double secs = json_real_value(json_object_get(r, "window_s"));
     double cpu = json_real_value(json_object_get(r, "relay_cpu_s"));
     double per = cpu * 1e6 / (G.calls * secs);
@@ -595,9 +622,10 @@ static void report(void)
     json_object_set_new(r, "one_way_ms",
                         json_pack("{sI sf sf sf sf sI}", "n", (json_int_t)G.lat_n, "p50",
                                   lat_pct(0.5), "p90", lat_pct(0.9), "p99", lat_pct(0.99), "p999",
-                                  lat_pct(0.999), "over_200ms", (json_int_t)G.lat_over));
+                                  lat_pct(0.999), "over_2s", (json_int_t)G.lat_over));
     json_object_set_new(r, "generator_tx_errors", json_integer((json_int_t)G.tx_errors));
     json_object_set_new(r, "generator_late_encrypts", json_integer((json_int_t)G.late_encrypts));
+    json_object_set_new(r, "generator_skipped_ms", json_integer((json_int_t)G.skipped_ms));
     emit(json_pack("{so}", "result", r));
     G.phase = IDLE;
 }
@@ -633,7 +661,8 @@ static void command(const char *line)
     } else if (!strcmp(c, "wait_ready")) {
         G.wait_n = n > G.n ? G.n : n;
         G.wait_start_us = now_us();
-        G.wait_deadline_us = G.wait_start_us + json_integer_value(json_object_get(j, "timeout_ms")) * 1000;
+        G.wait_deadline_us =
+            G.wait_start_us + json_integer_value(json_object_get(j, "timeout_ms")) * 1000;
         if (!G.wait_n)
             emit(json_pack("{si}", "ready", 0));
     } else if (!strcmp(c, "measure")) {

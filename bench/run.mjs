@@ -10,21 +10,24 @@ import { fileURLToPath } from 'node:url';
 import * as P from './lib/proc.mjs';
 import { connectSession, connectEcho, openMany, closeAll, mintToken, summarize } from './lib/clients.mjs';
 import { closedLoop, openLoop, pingOpenLoop, echoOpenLoop, echoClosedLoop } from './lib/calls.mjs';
+import { phaseMedia } from './lib/media.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const WATCHDOG_S = 285;
+const MEDIA_WATCHDOG_S = 270; // added when the media phase runs (it takes ~2.5 min)
 
 function parseArgs(argv) {
-  const o = { build: 'build', clients: 10000, pairs: 4000, inflight: 200, setupSeconds: 10, rate: 200, latencySeconds: 10, latencyPairs: 500, keep: false, only: null };
-  const num = { '--clients': 'clients', '--pairs': 'pairs', '--inflight': 'inflight', '--setup-seconds': 'setupSeconds', '--rate': 'rate', '--latency-seconds': 'latencySeconds', '--latency-pairs': 'latencyPairs' };
+  const o = { build: 'build', clients: 10000, pairs: 4000, inflight: 200, setupSeconds: 10, rate: 200, latencySeconds: 10, latencyPairs: 500, keep: false, only: null, mediaCalls: [100, 500, 1000], mediaSeconds: 20 };
+  const num = { '--clients': 'clients', '--pairs': 'pairs', '--inflight': 'inflight', '--setup-seconds': 'setupSeconds', '--rate': 'rate', '--latency-seconds': 'latencySeconds', '--latency-pairs': 'latencyPairs', '--media-seconds': 'mediaSeconds' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--build') o.build = argv[++i];
     else if (num[a]) o[num[a]] = Number(argv[++i]);
     else if (a === '--keep') o.keep = true;
-    else if (a === '--only' && ['held', 'setups', 'latency', 'srtp'].includes(argv[i + 1])) o.only = argv[++i];
+    else if (a === '--media-calls' && /^\d+(,\d+)*$/.test(argv[i + 1] || '')) o.mediaCalls = argv[++i].split(',').map(Number).sort((x, y) => x - y);
+    else if (a === '--only' && ['held', 'setups', 'latency', 'srtp', 'media'].includes(argv[i + 1])) o.only = argv[++i];
     else {
-      process.stderr.write(`usage: node bench/run.mjs --build DIR [--clients N] [--pairs N] [--inflight N] [--setup-seconds S] [--rate R] [--latency-seconds S] [--latency-pairs N] [--only held|setups|latency|srtp] [--keep]\n`);
+      process.stderr.write(`usage: node bench/run.mjs --build DIR [--clients N] [--pairs N] [--inflight N] [--setup-seconds S] [--rate R] [--latency-seconds S] [--latency-pairs N] [--media-calls K1,K2,..] [--media-seconds S] [--only held|setups|latency|srtp|media] [--keep]\n`);
       process.exit(2);
     }
   }
@@ -294,6 +297,22 @@ function headline(out) {
     h[`srtp_${k}_80b_ns_openssl`] = c.openssl?.both_ns ?? null;
   }
   if (out.srtp) h.srtp_linked = out.srtp.libsrtp2_linked_by_dcalld;
+  const m = out.media;
+  const top = m?.comparison?.[m.comparison.length - 1];
+  if (top) {
+    const r = m.relay.steps[m.relay.steps.length - 1];
+    h.media_calls = top.calls;
+    h.media_relay_cpu_us_per_call_s = top.relay_cpu_us_per_call_second;
+    h.media_calls_per_core = r.calls_per_core;
+    h.media_vs_udp_fwd_cpu = top.ratio_cpu;
+    h.media_loss_pct = top.relay_loss_pct;
+    h.media_one_way_p50_ms = top.relay_one_way_p50_ms;
+    h.media_one_way_p99_ms = top.relay_one_way_p99_ms;
+    h.media_vs_udp_fwd_p50 = top.ratio_p50;
+    h.media_vs_udp_fwd_p99 = top.ratio_p99;
+    h.media_target_met = m.target_met;
+    h.media_windows_clean = top.both_windows_clean;
+  }
   return h;
 }
 
@@ -342,7 +361,7 @@ async function main() {
   const dog = setTimeout(() => {
     out.error = `watchdog: run exceeded ${WATCHDOG_S} s`;
     finish(1);
-  }, WATCHDOG_S * 1000);
+  }, (WATCHDOG_S + (!o.only || o.only === 'media' ? MEDIA_WATCHDOG_S : 0)) * 1000);
   dog.unref();
   try {
     if (out.generator.nofile_limit < o.clients + 1000) {
@@ -359,6 +378,10 @@ async function main() {
       }
     }
     if (o.only === 'srtp') return finish(0);
+    if (o.only === 'media') {
+      await phaseMedia(o, out, tmp);
+      return finish(0);
+    }
     const ctx = await setup(o, tmp);
     out.dcalld = { pid: ctx.dcalld.pid, pinned_cpu: ctx.dcalld.pinned ? 0 : null, build: path.resolve(o.build) };
     const want = (p) => !o.only || o.only === p;
@@ -367,6 +390,14 @@ async function main() {
     if (want('latency')) await phaseLatency(ctx, o, out);
     out.dcalld.rss_end_kb = P.rssKb(ctx.dcalld.pid);
     await P.stopServer(ctx.dcalld);
+    await P.stopServer(ctx.echo);
+    if (!o.only) {
+      try {
+        await phaseMedia(o, out, tmp);
+      } catch (e) {
+        out.media = { error: String(e.stack || e) };
+      }
+    }
     finish(0);
   } catch (e) {
     out.error = String(e.stack || e);

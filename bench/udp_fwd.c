@@ -67,8 +67,10 @@ static int forward_batch(int fd)
         } else {
             continue;
         }
-        tx[nt].msg_hdr = (struct msghdr){
-            .msg_name = &dst[nt], .msg_namelen = sizeof dst[nt], .msg_iov = &oiov[nt], .msg_iovlen = 1};
+        tx[nt].msg_hdr = (struct msghdr){.msg_name = &dst[nt],
+                                         .msg_namelen = sizeof dst[nt],
+                                         .msg_iov = &oiov[nt],
+                                         .msg_iovlen = 1};
         nt++;
     }
     for (int off = 0; off < nt;) {
