@@ -133,6 +133,15 @@ void dc__call_media_event(void *ud, const struct dc__relay_event *ev)
         dc__media_quality(call, s, ev);
         break;
     case DC__RELAY_EV_FAILED:
+        if (dc__party(call, s) < 0) {
+            /* One ringing device's media failed: that device cannot take the call, the others
+             * still ring. It is told why; its leg goes. */
+            dc__relay_drop(srv->relay, call->rec.id, s->id);
+            dc__session_event(s, "error",
+                              json_pack("{ss ss ss}", "code", dc_err_code(ev->err), "message",
+                                        dc_strerror(ev->err), "call_id", call->rec.id));
+            break;
+        }
         dc__call_end(call, "failed",
                      ev->err == DC_EFINGERPRINT ? "dtls_fingerprint_mismatch" : "dtls_failed",
                      "server");
