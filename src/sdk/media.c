@@ -26,6 +26,7 @@
 #define DEAD_MS 1000         /* nothing received for this long while media flows: re-bind */
 #define RESTART_MS 2000      /* and still nothing this long after: ICE restart */
 #define RTCP_MS 1000
+#define STALL_MS 100   /* a tick this late means our loop (or process) did not run */
 #define MAX_CATCHUP 10 /* frames the tick may run late before it skips ahead */
 #define NTXN 32
 #define RTP_HDR 12
@@ -101,7 +102,7 @@ struct dc__media {
     /* RTP out */
     uint16_t seq;
     uint32_t ts;
-    int64_t tick_base, ticks, last_rtcp_ms;
+    int64_t tick_base, ticks, last_rtcp_ms, last_tick_ms;
     uint32_t sent_pkts, sent_octets;
     struct rx_stats rx;
     _Alignas(8) uint8_t rxbuf[2048];
@@ -539,6 +540,15 @@ static void send_offer(struct dc__media *m);
 
 static void watch_path(struct dc__media *m, int64_t now)
 {
+    /* Time our loop did not run (a starved CPU) is not silence from the path: what arrived
+     * meanwhile is still queued in the socket, and timers run before I/O. Re-binding then would
+     * throw it away and move a healthy leg. */
+    int64_t stall = m->last_tick_ms ? now - m->last_tick_ms - TICK_MS : 0;
+    m->last_tick_ms = now;
+    if (stall >= STALL_MS && m->last_rx_ms) {
+        mlog("loop stalled %lld ms: not counted as path silence", (long long)stall);
+        m->last_rx_ms += stall;
+    }
     if (!m->flowing || m->last_rx_ms == 0)
         return;
     int64_t silent = now - m->last_rx_ms;
@@ -600,6 +610,7 @@ static void dtls_connected(struct dc__media *m)
     m->tick_base = dc__mono_ms();
     m->ticks = 0;
     m->last_rtcp_ms = m->tick_base;
+    m->last_tick_ms = 0;
     uv_timer_start(&m->tick_timer, tick_cb, TICK_MS, TICK_MS);
 }
 
@@ -618,8 +629,10 @@ static void dtls_progress(struct dc__media *m, int rc)
 static void dtls_timer_cb(uv_timer_t *t)
 {
     struct dc__media *m = t->data;
-    if (m->dtls)
+    if (m->dtls) {
+        mlog("DTLS retransmission timeout");
         dtls_progress(m, dc__dtls_on_timeout(m->dtls));
+    }
 }
 
 static void start_dtls(struct dc__media *m)

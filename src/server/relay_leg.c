@@ -114,8 +114,11 @@ static void forward_rtp(dc__worker *w, dc__leg *p, const uint8_t *pkt, size_t le
         x->next_quality_ms = w->now + DC__RELAY_QUALITY_FIRST_MS;
         x->q_in_expected = p->in_started ? dc__rtp_stats_expected(&p->in) : 0;
         x->q_in_lost = p->in_started ? dc__rtp_stats_lost(&p->in) : 0;
-        x->q_rr_lost = x->rr_lost;
-        x->q_rr_ext_max = x->rr_ext_max;
+        /* x's receiver counters start with this packet: its reports' totals are already this
+         * interval's. Anchoring on its first report instead threw that report's interval away,
+         * and with one report of the first few lost (20% loss) left none to measure with. */
+        x->q_rr_lost = 0;
+        x->q_rr_ext_max = (uint32_t)seq - 1;
     }
 }
 
@@ -158,11 +161,6 @@ static void rtcp_input(dc__worker *w, dc__leg *p, uint8_t *pkt, size_t len)
         p->rr_lost = rb->cumulative_lost;
         p->rr_ext_max = rb->ext_highest_seq;
         p->rr_jitter_ms = rb->jitter * 1000.0 / DC__OPUS_CLOCK;
-        if (!p->have_rr) {
-            /* The first report anchors the loss interval of this leg's quality. */
-            p->q_rr_lost = p->rr_lost;
-            p->q_rr_ext_max = p->rr_ext_max;
-        }
         p->have_rr = 1;
     }
 }
@@ -473,7 +471,7 @@ static void report_quality(dc__worker *w, dc__leg *x)
         x->q_in_expected = 0, x->q_in_lost = 0;
     double loss = interval_loss(exp - x->q_in_expected, lost - x->q_in_lost);
     double jitter = p->in_started ? dc__rtp_stats_jitter_ms(&p->in) : 0;
-    int64_t rr_exp = (int64_t)x->rr_ext_max - x->q_rr_ext_max;
+    int64_t rr_exp = (int32_t)(x->rr_ext_max - x->q_rr_ext_max); /* the anchor may be -1 */
     if (x->have_rr && rr_exp > 0) {
         loss = interval_loss(rr_exp, (int64_t)x->rr_lost - x->q_rr_lost);
         jitter = x->rr_jitter_ms;

@@ -306,7 +306,8 @@ describe('voice', () => {
       const ba = compare(t, speechB, recA, `${tag} callee -> caller`);
       const qa = a.all('quality', out.call_id);
       const qb = b.all('quality', out.call_id);
-      t.diagnostic(`${tag}: proxy forwarded ${proxy.stats.forwarded}, dropped ${proxy.stats.dropped}; ` +
+      t.diagnostic(`${tag}: proxy forwarded ${proxy.stats.forwarded}, dropped ${proxy.stats.dropped} ` +
+        `(${proxy.stats.droppedToTarget} caller -> relay, ${proxy.stats.droppedToClient} relay -> caller); ` +
         `caller quality ${JSON.stringify(qa.map(({ mos, loss_pct, jitter_ms }) => ({ mos, loss_pct, jitter_ms })))}; ` +
         `callee quality ${JSON.stringify(qb.map(({ mos, loss_pct, jitter_ms }) => ({ mos, loss_pct, jitter_ms })))}`);
       return { a, b, callId: out.call_id, ab, ba, qa, qb };

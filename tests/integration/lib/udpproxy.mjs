@@ -15,7 +15,8 @@ export class UdpProxy {
     p.jitterMs = jitterMs;
     p.rng = seed >>> 0 || 1;
     p.applies = applies;
-    p.stats = { forwarded: 0, dropped: 0 };
+    // dropped, split by direction: toTarget (client -> target) and toClient (target -> client)
+    p.stats = { forwarded: 0, dropped: 0, droppedToTarget: 0, droppedToClient: 0 };
     p.target = { ip: targetIp, port: targetPort };
     p.clients = new Map();
     p.dead = new Set();
@@ -40,11 +41,12 @@ export class UdpProxy {
     return x / 4294967296;
   }
 
-  // Sends through the impairments configured for this client.
-  impaired(key, send) {
+  // Sends through the impairments configured for this client; toClient says the direction.
+  impaired(key, send, toClient = false) {
     if (this.applies(key)) {
       if (this.loss > 0 && this.rand() < this.loss) {
         this.stats.dropped++;
+        this.stats[toClient ? 'droppedToClient' : 'droppedToTarget']++;
         return;
       }
       if (this.jitterMs > 0) {
@@ -69,7 +71,7 @@ export class UdpProxy {
       up = dgram.createSocket('udp4');
       up.on('message', (m) => {
         if (this.dead.has(key) || (this.outage && this.outage(key))) return;
-        this.impaired(key, () => this.sock.send(m, rinfo.port, rinfo.address));
+        this.impaired(key, () => this.sock.send(m, rinfo.port, rinfo.address), true);
       });
       up.bind(0, '127.0.0.1');
       this.clients.set(key, up);
