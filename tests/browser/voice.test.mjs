@@ -111,3 +111,31 @@ itest('a forged DTLS fingerprint in the offer ends the call failed/dtls_fingerpr
     page.close();
   }
 }, { timeout: 60000 });
+
+itest('a ringing device with a forged DTLS fingerprint gets an error; the call keeps ringing', async (h) => {
+  const srv = await h.startServer({ extraArgs: ['--media-port', '0'] });
+  const acct = await h.account(srv);
+  const driver = await h.user(srv, acct, 'fpdev');
+  const rider = await h.user(srv, acct, 'fpcaller');
+  const page = await servePage();
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs() });
+  try {
+    const tab = await (await browser.newContext()).newPage();
+    await tab.goto(`http://127.0.0.1:${page.address().port}/`);
+    await tab.evaluate((a) => window.dcallTest.start(a), { wsUrl: srv.wsUrl, token: driver.token });
+    const errP = tab.evaluate(() => window.dcallTest.ringForged());
+    const caller = h.call(srv, rider, driver.cuid, ['--cancel-after', '4', '--no-media']);
+    const err = await errP;
+    assert.equal(err.code, 'dtls_fingerprint_mismatch');
+    const out = await caller.waitFor('outgoing');
+    assert.equal(err.call_id, out.call_id);
+    // The call was not ended by the bad device: the caller cancels it after 4 s of ringing.
+    const ended = await caller.waitFor('ended', (e) => e.call_id === out.call_id, 15000);
+    assert.equal(ended.reason, 'cancelled');
+    const rec = await rest(srv, 'GET', `/v1/calls/${out.call_id}`, { auth: [acct.account_id, acct.api_secret] });
+    assert.equal(rec.json.reason, 'cancelled');
+  } finally {
+    await browser.close();
+    page.close();
+  }
+}, { timeout: 60000 });
