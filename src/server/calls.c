@@ -9,15 +9,11 @@
 #include "server/relay.h"
 #include "server/server.h"
 
-static const char *const dc__reasons[8] = {"completed", "declined",    "missed",       "cancelled",
-                                           "busy",      "unreachable", "network_loss", "failed"};
-
+/* Metrics slot of an end reason (an unknown one counts as failed). */
 static int dc__reason_idx(const char *r)
 {
-    for (int i = 0; i < 8; i++)
-        if (strcmp(dc__reasons[i], r) == 0)
-            return i;
-    return 7;
+    int i = dc__end_reason_index(r);
+    return i >= 0 ? i : DC__N_REASONS - 1;
 }
 
 static void dc__rec_clear(dc__call_rec *r)

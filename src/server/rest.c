@@ -207,17 +207,6 @@ static void dc__h_tokens(dc__server *srv, dc__http_req *r, dc__account *a)
     free(token);
 }
 
-static int dc__valid_status(const char *s)
-{
-    static const char *const ok[] = {"completed", "declined",    "missed",       "cancelled",
-                                     "busy",      "unreachable", "network_loss", "failed",
-                                     "ringing",   "ongoing"};
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-        if (!strcmp(ok[i], s))
-            return 0;
-    return DC_ESTATUS;
-}
-
 static void dc__h_calls_list(dc__server *srv, dc__http_req *r, dc__account *a)
 {
     dc__call_filter f;
@@ -228,7 +217,7 @@ static void dc__h_calls_list(dc__server *srv, dc__http_req *r, dc__account *a)
     if (dc__q_time(r, "to", &f.to_ms) < 0)
         return dc__reply_err(r, 400, DC_ETIME, "to");
     f.status = dc__q(r, "status", sbuf, sizeof sbuf);
-    if (f.status && dc__valid_status(f.status) < 0)
+    if (f.status && dc__call_status_valid(f.status) < 0)
         return dc__reply_err(r, 400, DC_ESTATUS, "status");
     f.cuid = dc__q(r, "cuid", cbuf, sizeof cbuf);
     if (f.cuid && dc__valid_cuid(f.cuid) < 0)
@@ -534,11 +523,9 @@ static void dc__h_metrics(dc__server *srv, dc__http_req *r)
                      (long long)srv->n_conns, (long long)srv->n_sessions, (long long)ringing,
                      (long long)ongoing, (unsigned long long)srv->placed_total,
                      dc__setups_per_second(srv));
-    static const char *const reasons[8] = {"completed", "declined",    "missed",       "cancelled",
-                                           "busy",      "unreachable", "network_loss", "failed"};
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < DC__N_REASONS; i++)
         n += snprintf(buf + n, 4096 - (size_t)n, "dcall_calls_ended_total{reason=\"%s\"} %llu\n",
-                      reasons[i], (unsigned long long)srv->ended_total[i]);
+                      dc__end_reasons[i], (unsigned long long)srv->ended_total[i]);
     n += snprintf(buf + n, 4096 - (size_t)n,
                   "# TYPE dcall_outbox_depth gauge\ndcall_outbox_depth %lld\n", (long long)depth);
     free(r->resp);

@@ -159,7 +159,7 @@ typedef struct dc__server {
     uint64_t placed_total;
     int64_t setup_sec[DC__RATE_SECONDS]; /* per-second buckets of placed calls */
     int64_t setup_count[DC__RATE_SECONDS];
-    uint64_t ended_total[8];
+    uint64_t ended_total[DC__N_REASONS];
 } dc__server;
 
 /* http.c: the lws context, HTTP routing, WebSocket framing. */

@@ -15,8 +15,6 @@
 
 #define DC__MAX_BUCKETS 800
 
-static const char *const dc__reasons[8] = {"completed", "declined",    "missed",       "cancelled",
-                                           "busy",      "unreachable", "network_loss", "failed"};
 static pthread_mutex_t dc__tz_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int dc__tz_valid(const char *tz)
@@ -104,17 +102,14 @@ static int dc__bucket_starts(const char *tz, const char *g, int64_t from, int64_
 typedef struct dc__stats_acc {
     int64_t *starts;
     int n;
-    int64_t (*counts)[8];
-    int64_t totals[8];
+    int64_t (*counts)[DC__N_REASONS];
+    int64_t totals[DC__N_REASONS];
 } dc__stats_acc;
 
 static void dc__stats_slot(int64_t slot_ms, const char *reason, int64_t count, void *ud)
 {
     dc__stats_acc *acc = ud;
-    int ri = -1;
-    for (int i = 0; i < 8; i++)
-        if (!strcmp(dc__reasons[i], reason))
-            ri = i;
+    int ri = dc__end_reason_index(reason);
     if (ri < 0)
         return;
     acc->totals[ri] += count;
@@ -132,11 +127,11 @@ static void dc__stats_slot(int64_t slot_ms, const char *reason, int64_t count, v
         acc->counts[b][ri] += count;
 }
 
-static json_t *dc__counts_json(const int64_t c[8])
+static json_t *dc__counts_json(const int64_t c[DC__N_REASONS])
 {
     json_t *o = json_object();
-    for (int i = 0; i < 8; i++)
-        json_object_set_new(o, dc__reasons[i], json_integer(c[i]));
+    for (int i = 0; i < DC__N_REASONS; i++)
+        json_object_set_new(o, dc__end_reasons[i], json_integer(c[i]));
     return o;
 }
 

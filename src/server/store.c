@@ -408,17 +408,29 @@ static int dc__cursor_parse(const char *c, int64_t *created_ms, char id[40])
     return 0;
 }
 
+const char *const dc__end_reasons[DC__N_REASONS] = {"completed",    "declined", "missed",
+                                                    "cancelled",    "busy",     "unreachable",
+                                                    "network_loss", "failed"};
+
+int dc__end_reason_index(const char *reason)
+{
+    for (int i = 0; i < DC__N_REASONS; i++)
+        if (strcmp(dc__end_reasons[i], reason) == 0)
+            return i;
+    return -1;
+}
+
+int dc__call_status_valid(const char *status)
+{
+    if (!strcmp(status, "ringing") || !strcmp(status, "ongoing"))
+        return 0;
+    return dc__end_reason_index(status) >= 0 ? 0 : DC_ESTATUS;
+}
+
 static int dc__valid_status(const char *st, int *by_state)
 {
-    static const char *const reasons[] = {"completed", "declined",    "missed",       "cancelled",
-                                          "busy",      "unreachable", "network_loss", "failed"};
     *by_state = strcmp(st, "ringing") == 0 || strcmp(st, "ongoing") == 0;
-    if (*by_state)
-        return 0;
-    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
-        if (strcmp(st, reasons[i]) == 0)
-            return 0;
-    return DC_ESTATUS;
+    return dc__call_status_valid(st);
 }
 
 /* ---- open ---------------------------------------------------------------------------------- */

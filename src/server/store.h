@@ -56,6 +56,14 @@ typedef struct dc__call_rec {
 
 /* A side effect to deliver later (a webhook), written in the same transaction as the call
  * change that caused it. */
+/* The closed list of end reasons, shared by records, stats, metrics and events, in this order. */
+#define DC__N_REASONS 8
+extern const char *const dc__end_reasons[DC__N_REASONS];
+/* Index of reason in dc__end_reasons, or -1. */
+int dc__end_reason_index(const char *reason);
+/* 0 when status is an end reason or a live state ("ringing", "ongoing"), else DC_ESTATUS. */
+int dc__call_status_valid(const char *status);
+
 typedef struct dc__outbox_item {
     int64_t id; /* set by the store */
     char account_id[40];
