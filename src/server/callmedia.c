@@ -1,7 +1,6 @@
 /* Media on the signalling side: a party's SDP offer goes to the relay and its answer comes back;
  * relay events become protocol events (media, quality, reconnecting/reconnected) and the call
  * record's quality summary; a failed or lost leg ends the call. */
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

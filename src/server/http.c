@@ -260,10 +260,8 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         c->wsi = wsi;
         c->srv = srv;
         c->is_ws = 1;
-        c->opened_ms = dc__mono_ms();
         srv->n_conns++;
         lws_set_timer_usecs(wsi, 10 * LWS_USEC_PER_SEC); /* hello deadline */
-        dc__ws_on_open(c);
         return 0;
     case LWS_CALLBACK_TIMER:
         if (!c->session && !c->close_code)

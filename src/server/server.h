@@ -96,7 +96,6 @@ typedef struct dc__conn {
     double tokens;
     int64_t tokens_ms;
     int refused_in_row;
-    int64_t opened_ms;
     /* http */
     struct dc__http_req *http;
 } dc__conn;
@@ -190,7 +189,6 @@ typedef struct dc__http_req {
 void dc__rest_handle(dc__server *srv, dc__http_req *req);
 
 /* session.c: sign-in, resume, event delivery, replay, presence. */
-void dc__ws_on_open(dc__conn *c);
 void dc__ws_on_message(dc__conn *c, const char *text, size_t len);
 void dc__ws_on_close(dc__conn *c);
 /* Sends an event (adds type, seq, ts_ms; steals ev). Kept for replay. */

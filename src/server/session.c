@@ -442,11 +442,6 @@ static int dc__rate_ok(dc__conn *c)
     return 0;
 }
 
-void dc__ws_on_open(dc__conn *c)
-{
-    (void)c;
-}
-
 void dc__ws_on_message(dc__conn *c, const char *text, size_t len)
 {
     if (!dc__rate_ok(c))
