@@ -32,7 +32,8 @@ static void dc__http_req_free(dc__http_req *r)
     if (!r)
         return;
     free(r->body);
-    free(r->resp);
+    if (!r->resp_static)
+        free(r->resp);
     free(r);
 }
 
@@ -53,6 +54,51 @@ static void dc__http_query(struct lws *wsi, char *out, size_t n)
     }
 }
 
+/* Copies a request header ("" when absent or too long). */
+static void dc__http_copy_hdr(struct lws *wsi, enum lws_token_indexes tok, char *out, size_t n)
+{
+    if (lws_hdr_total_length(wsi, tok) >= (int)n || lws_hdr_copy(wsi, out, (int)n, tok) < 0)
+        out[0] = '\0';
+}
+
+int dc__http_add_header(dc__http_req *r, const char *name, const char *value)
+{
+    size_t used = strlen(r->headers);
+    int w = snprintf(r->headers + used, sizeof r->headers - used, "%s: %s\r\n", name, value);
+    if (w < 0 || (size_t)w >= sizeof r->headers - used) {
+        r->headers[used] = '\0';
+        return DC_ETOOBIG;
+    }
+    return 0;
+}
+
+/* Writes the extra "name: value\r\n" headers of r. */
+static int dc__http_extra_headers(struct lws *wsi, const dc__http_req *r, unsigned char **p,
+                                  unsigned char *end)
+{
+    const char *h = r->headers;
+    while (*h) {
+        const char *colon = strchr(h, ':'), *eol = strstr(h, "\r\n");
+        if (!colon || !eol || colon > eol)
+            return -1;
+        char name[128];
+        size_t nl = (size_t)(colon - h);
+        if (nl + 2 > sizeof name)
+            return -1;
+        memcpy(name, h, nl);
+        name[nl] = ':';
+        name[nl + 1] = '\0';
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)v,
+                                        (int)(eol - v), p, end))
+            return -1;
+        h = eol + 2;
+    }
+    return 0;
+}
+
 static int dc__http_begin(dc__conn *c, struct lws *wsi, const char *uri)
 {
     dc__http_req_free(c->http);
@@ -65,8 +111,15 @@ static int dc__http_begin(dc__conn *c, struct lws *wsi, const char *uri)
         snprintf(r->method, sizeof r->method, "OTHER");
     snprintf(r->path, sizeof r->path, "%s", uri ? uri : "/");
     dc__http_query(wsi, r->query, sizeof r->query);
-    if (lws_hdr_copy(wsi, r->auth, sizeof r->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
-        r->auth[0] = '\0';
+    dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, r->auth, sizeof r->auth);
+    dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_COOKIE, r->cookie, sizeof r->cookie);
+    dc__http_copy_hdr(wsi, WSI_TOKEN_ORIGIN, r->origin, sizeof r->origin);
+    dc__http_copy_hdr(wsi, WSI_TOKEN_HOST, r->host, sizeof r->host);
+    dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING, r->accept_encoding,
+                      sizeof r->accept_encoding);
+    dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH, r->if_none_match, sizeof r->if_none_match);
+    lws_get_peer_simple(wsi, r->peer, sizeof r->peer);
+    r->tls = lws_is_ssl(wsi);
     return 0;
 }
 
@@ -82,15 +135,18 @@ static int dc__http_write(dc__conn *c, struct lws *wsi)
     if (!r || !r->status)
         return 0;
     if (!r->headers_sent) {
-        unsigned char hbuf[LWS_PRE + 1024];
+        unsigned char hbuf[LWS_PRE + 4096];
         unsigned char *start = hbuf + LWS_PRE, *p = start, *end = hbuf + sizeof hbuf - 1;
         if (lws_add_http_common_headers(wsi, (unsigned int)r->status,
                                         r->content_type ? r->content_type
                                                         : "application/json; charset=utf-8",
                                         (lws_filepos_t)r->resp_len, &p, end))
             return -1;
+        const char *cc = r->cache_control ? r->cache_control : "no-store";
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                        (const unsigned char *)"no-store", 8, &p, end))
+                                        (const unsigned char *)cc, (int)strlen(cc), &p, end))
+            return -1;
+        if (dc__http_extra_headers(wsi, r, &p, end))
             return -1;
         if (r->www_auth && lws_add_http_header_by_name(
                                wsi, (const unsigned char *)"www-authenticate:",

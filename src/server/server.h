@@ -174,6 +174,13 @@ typedef struct dc__http_req {
     char path[512];
     char query[2048];
     char auth[512];
+    char cookie[1024];         /* Cookie header, "" when none */
+    char origin[256];          /* Origin header, "" when none */
+    char host[256];            /* Host header */
+    char accept_encoding[128]; /* Accept-Encoding header */
+    char if_none_match[128];   /* If-None-Match header */
+    char peer[64];             /* client address (numeric), for rate limits */
+    int tls;                   /* served over TLS */
     char *body;
     size_t body_len;
     int body_overflow;
@@ -183,9 +190,14 @@ typedef struct dc__http_req {
     size_t resp_len;
     size_t resp_sent;
     const char *content_type;
+    int resp_static; /* resp points at memory the request does not own (embedded assets) */
+    const char *cache_control; /* NULL: "no-store" */
+    char headers[2048]; /* extra response headers, each "name: value\r\n" (dc__http_add_header) */
     int headers_sent;
     int www_auth;
 } dc__http_req;
+/* Appends "name: value\r\n" to r->headers; DC_ETOOBIG when full. */
+int dc__http_add_header(dc__http_req *r, const char *name, const char *value);
 void dc__rest_handle(dc__server *srv, dc__http_req *req);
 
 /* session.c: sign-in, resume, event delivery, replay, presence. */

@@ -16,6 +16,9 @@
 
 typedef struct dc__store dc__store;
 
+/* The schema version this build migrates to (both backends have this many migrations). */
+#define DC__SCHEMA_VERSION 4
+
 typedef struct dc__account {
     char id[40];      /* "acc_" + 16 [a-z0-9] */
     char api_key[48]; /* "key_" + 24 [a-z0-9] (public) */

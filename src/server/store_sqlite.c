@@ -62,8 +62,15 @@ static const char *const dc__migrations[] = {
     "ALTER TABLE calls ADD COLUMN loss_pct REAL;"
     "ALTER TABLE calls ADD COLUMN rtt_ms REAL;"
     "ALTER TABLE calls ADD COLUMN jitter_ms REAL;",
+    /* 3: dashboard sign-in (web users, web sessions, allowed origins). PLACEHOLDER: owned by
+     * the dashboard-auth work; replace before it ships. */
+    "SELECT 1;",
+    /* 4: stats rollups per account, 15-minute slot and reason. PLACEHOLDER: owned by the
+     * stats work; replace before it ships. */
+    "SELECT 1;",
 };
 #define DC__N_MIGRATIONS ((int)(sizeof dc__migrations / sizeof dc__migrations[0]))
+_Static_assert(DC__N_MIGRATIONS == DC__SCHEMA_VERSION, "one migration per schema version");
 
 enum dc__st {
     ST_BEGIN,

@@ -665,14 +665,14 @@ static void test_schema_reopen(void **state)
     struct fx *f = *state;
     int v = 0;
     assert_int_equal(dc__store_schema_version(f->s, &v), 0);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, DC__SCHEMA_VERSION);
     dc__account *a = new_account(f->s, "Acme"), *g = NULL;
     seed_calls(f->s, a->id, "b", 4, 1700000000000);
     dc__store_close(f->s);
     f->s = NULL;
     assert_int_equal(dc__store_open(f->url, f->dir, KEY, &f->s), 0);
     assert_int_equal(dc__store_schema_version(f->s, &v), 0);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, DC__SCHEMA_VERSION);
     dc__call_rec *l = NULL;
     assert_int_equal(dc__store_call_load(f->s, a->id, "c_b0000", &l), 0);
     assert_string_equal(l->reason, "declined");
@@ -825,7 +825,7 @@ static void test_migrate_v1(void **state)
     int v = 0;
     assert_int_equal(dc__store_open(url, f->dir, KEY, &s), 0);
     assert_int_equal(dc__store_schema_version(s, &v), 0);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, DC__SCHEMA_VERSION);
 
     dc__account *g = NULL;
     assert_int_equal(dc__store_account_get(s, "acc_v1", &g), 0);
@@ -871,7 +871,7 @@ static void test_migrate_v1(void **state)
     /* reopened: nothing migrates twice, everything is still there */
     assert_int_equal(dc__store_open(url, f->dir, KEY, &s), 0);
     assert_int_equal(dc__store_schema_version(s, &v), 0);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, DC__SCHEMA_VERSION);
     assert_int_equal(dc__store_call_load(s, "acc_v1", "c_v1done", &l2), 0);
     assert_quality_eq(l2, l);
     dc__call_rec_free(l2);

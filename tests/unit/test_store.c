@@ -141,7 +141,7 @@ static void test_sqlite_backup(void **state)
     assert_int_equal(dc__store_call_load(bk, a->id, "c_b0003", &l), 0);
     dc__call_rec_free(l);
     assert_int_equal(dc__store_schema_version(bk, &v), 0);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, DC__SCHEMA_VERSION);
     dc__store_close(bk);
 
     /* reopen the original by plain path */

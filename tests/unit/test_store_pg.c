@@ -272,7 +272,7 @@ static void test_pg_concurrent_migration(void **state)
     for (int i = 0; i < N; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(o[i].rc, 0);
-        assert_int_equal(o[i].version, 2);
+        assert_int_equal(o[i].version, DC__SCHEMA_VERSION);
     }
     pthread_barrier_destroy(&go);
 }
