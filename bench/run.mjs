@@ -11,23 +11,25 @@ import * as P from './lib/proc.mjs';
 import { connectSession, connectEcho, openMany, closeAll, mintToken, summarize } from './lib/clients.mjs';
 import { closedLoop, openLoop, pingOpenLoop, echoOpenLoop, echoClosedLoop } from './lib/calls.mjs';
 import { phaseMedia } from './lib/media.mjs';
+import { phaseStats } from './lib/stats.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const WATCHDOG_S = 285;
 const MEDIA_WATCHDOG_S = 270; // added when the media phase runs (it takes ~2.5 min)
+const STATS_WATCHDOG_S = 240; // added when the stats phase runs (1,000,000 records: ~1.5 min)
 
 function parseArgs(argv) {
-  const o = { build: 'build', clients: 10000, pairs: 4000, inflight: 200, setupSeconds: 10, rate: 200, latencySeconds: 10, latencyPairs: 500, keep: false, only: null, mediaCalls: [100, 500, 1000], mediaSeconds: 20 };
-  const num = { '--clients': 'clients', '--pairs': 'pairs', '--inflight': 'inflight', '--setup-seconds': 'setupSeconds', '--rate': 'rate', '--latency-seconds': 'latencySeconds', '--latency-pairs': 'latencyPairs', '--media-seconds': 'mediaSeconds' };
+  const o = { build: 'build', clients: 10000, pairs: 4000, inflight: 200, setupSeconds: 10, rate: 200, latencySeconds: 10, latencyPairs: 500, keep: false, only: null, mediaCalls: [100, 500, 1000], mediaSeconds: 20, statsCalls: 1000000, statsRuns: 20, statsBaselineRuns: 10 };
+  const num = { '--clients': 'clients', '--pairs': 'pairs', '--inflight': 'inflight', '--setup-seconds': 'setupSeconds', '--rate': 'rate', '--latency-seconds': 'latencySeconds', '--latency-pairs': 'latencyPairs', '--media-seconds': 'mediaSeconds', '--stats-calls': 'statsCalls', '--stats-runs': 'statsRuns' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--build') o.build = argv[++i];
     else if (num[a]) o[num[a]] = Number(argv[++i]);
     else if (a === '--keep') o.keep = true;
     else if (a === '--media-calls' && /^\d+(,\d+)*$/.test(argv[i + 1] || '')) o.mediaCalls = argv[++i].split(',').map(Number).sort((x, y) => x - y);
-    else if (a === '--only' && ['held', 'setups', 'latency', 'srtp', 'media'].includes(argv[i + 1])) o.only = argv[++i];
+    else if (a === '--only' && ['held', 'setups', 'latency', 'srtp', 'media', 'stats'].includes(argv[i + 1])) o.only = argv[++i];
     else {
-      process.stderr.write(`usage: node bench/run.mjs --build DIR [--clients N] [--pairs N] [--inflight N] [--setup-seconds S] [--rate R] [--latency-seconds S] [--latency-pairs N] [--media-calls K1,K2,..] [--media-seconds S] [--only held|setups|latency|srtp|media] [--keep]\n`);
+      process.stderr.write(`usage: node bench/run.mjs --build DIR [--clients N] [--pairs N] [--inflight N] [--setup-seconds S] [--rate R] [--latency-seconds S] [--latency-pairs N] [--media-calls K1,K2,..] [--media-seconds S] [--stats-calls N] [--stats-runs R] [--only held|setups|latency|srtp|media|stats] [--keep]\n`);
       process.exit(2);
     }
   }
@@ -313,6 +315,17 @@ function headline(out) {
     h.media_target_met = m.target_met;
     h.media_windows_clean = top.both_windows_clean;
   }
+  const st = out.stats;
+  if (st?.rest) {
+    h.stats_calls = st.calls;
+    h.stats_30d_rest_hour_p50_ms = st.rest.hour.p50_ms;
+    h.stats_30d_rest_hour_p99_ms = st.rest.hour.p99_ms;
+    h.stats_30d_rest_day_p99_ms = st.rest.day.p99_ms;
+    h.stats_30d_store_hour_p50_ms = st.store.stats_query_hour.p50_ms;
+    h.stats_30d_scan_baseline_p50_ms = st.store.baseline_scan_same_figures.p50_ms;
+    h.stats_vs_scan_p50 = st.ratio_scan_to_rollup_p50;
+    h.stats_target_met = st.target_met;
+  }
   return h;
 }
 
@@ -361,7 +374,7 @@ async function main() {
   const dog = setTimeout(() => {
     out.error = `watchdog: run exceeded ${WATCHDOG_S} s`;
     finish(1);
-  }, (WATCHDOG_S + (!o.only || o.only === 'media' ? MEDIA_WATCHDOG_S : 0)) * 1000);
+  }, (WATCHDOG_S + (!o.only || o.only === 'media' ? MEDIA_WATCHDOG_S : 0) + (!o.only || o.only === 'stats' ? STATS_WATCHDOG_S : 0)) * 1000);
   dog.unref();
   try {
     if (out.generator.nofile_limit < o.clients + 1000) {
@@ -378,6 +391,10 @@ async function main() {
       }
     }
     if (o.only === 'srtp') return finish(0);
+    if (o.only === 'stats') {
+      await phaseStats(o, out, tmp);
+      return finish(0);
+    }
     if (o.only === 'media') {
       await phaseMedia(o, out, tmp);
       return finish(0);
@@ -396,6 +413,11 @@ async function main() {
         await phaseMedia(o, out, tmp);
       } catch (e) {
         out.media = { error: String(e.stack || e) };
+      }
+      try {
+        await phaseStats(o, out, tmp);
+      } catch (e) {
+        out.stats = { error: String(e.stack || e) };
       }
     }
     finish(0);

@@ -1,4 +1,7 @@
-/* SRTP for one media leg: a thin wrapper over libsrtp2 (RFC 3711, RFC 7714).
+/* SRTP for one media leg: a thin wrapper over libsrtp2 (RFC 3711, RFC 7714). AEAD_AES_128_GCM
+ * RTP runs on AES-NI instead (srtp_gcm.h: same wire format and replay rules, several times
+ * cheaper per packet with thousands of legs) when the CPU has it and DCALL_SRTP_LIBSRTP_ONLY is
+ * unset; RTCP and AES_CM always use libsrtp.
  *
  * One dc__srtp object per leg (per DTLS association) holds two libsrtp sessions:
  *   - outbound, keyed with the LOCAL key+salt: protect_rtp / protect_rtcp (what we send);
@@ -81,5 +84,7 @@ int dc__srtp_unprotect_rtp(dc__srtp *s, void *pkt, size_t *len);
 /* RTCP (compound packets, SRTCP index appended/stripped). Same conventions. */
 int dc__srtp_protect_rtcp(dc__srtp *s, void *pkt, size_t *len, size_t cap);
 int dc__srtp_unprotect_rtcp(dc__srtp *s, void *pkt, size_t *len);
+/* A hint before a batch: start loading the state unprotect (inbound) or protect will touch. */
+void dc__srtp_prefetch(const dc__srtp *s, int inbound);
 
 #endif

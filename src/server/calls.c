@@ -8,6 +8,7 @@
 #include "common/validate.h"
 #include "server/relay.h"
 #include "server/server.h"
+#include "server/webauth.h"
 
 /* Metrics slot of an end reason (an unknown one counts as failed). */
 static int dc__reason_idx(const char *r)
@@ -98,6 +99,8 @@ static int dc__call_save(dc__server *srv, const dc__call_rec *rec, const char *e
         DC_ERROR("calls", "saving call %s failed: %s", rec->id, dc_strerror(rc));
     else if (n)
         dc__outbox_wake(srv);
+    if (rc == 0 && event)
+        dc__live_call(srv, rec); /* placed, answered, ended: the dashboards' live feeds */
     return rc;
 }
 

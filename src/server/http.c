@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/server.h"
+#include "server/webauth.h"
 
 #define DC__SENDQ_MAX (4u << 20) /* a reader this far behind is cut */
 
@@ -17,7 +18,8 @@ static int dc__http_method(struct lws *wsi, char *out, size_t n)
         const char *name;
     } m[] = {{WSI_TOKEN_GET_URI, "GET"},         {WSI_TOKEN_POST_URI, "POST"},
              {WSI_TOKEN_PUT_URI, "PUT"},         {WSI_TOKEN_DELETE_URI, "DELETE"},
-             {WSI_TOKEN_OPTIONS_URI, "OPTIONS"}, {WSI_TOKEN_PATCH_URI, "PATCH"}};
+             {WSI_TOKEN_OPTIONS_URI, "OPTIONS"}, {WSI_TOKEN_PATCH_URI, "PATCH"},
+             {WSI_TOKEN_HEAD_URI, "HEAD"}};
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         if (lws_hdr_total_length(wsi, m[i].tok) > 0) {
             snprintf(out, n, "%s", m[i].name);
@@ -31,6 +33,8 @@ static void dc__http_req_free(dc__http_req *r)
 {
     if (!r)
         return;
+    if (r->release)
+        r->release(r);
     free(r->body);
     if (!r->resp_static)
         free(r->resp);
@@ -99,6 +103,33 @@ static int dc__http_extra_headers(struct lws *wsi, const dc__http_req *r, unsign
     return 0;
 }
 
+/* The security headers of a response whose handler set none (the API's): what lws's
+ * HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE used to add, which cannot be turned off per
+ * response and would have stacked a second, stricter policy on the dashboard's own. */
+static int dc__http_security_headers(struct lws *wsi, const dc__http_req *r, unsigned char **p,
+                                     unsigned char *end)
+{
+    static const char *const h[][2] = {
+        {"content-security-policy:", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"},
+        {"x-content-type-options:", "nosniff"},
+        {"x-frame-options:", "DENY"},
+        {"referrer-policy:", "no-referrer"},
+    };
+    /* a handler with its own policy (assets.c) sets all four itself */
+    int own = strstr(r->headers, "content-security-policy:") != NULL;
+    for (size_t i = 0; !own && i < sizeof h / sizeof h[0]; i++)
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)h[i][0],
+                                        (const unsigned char *)h[i][1], (int)strlen(h[i][1]), p,
+                                        end))
+            return -1;
+    static const char hsts[] = "max-age=15768000; includeSubDomains";
+    if (r->tls &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"strict-transport-security:",
+                                    (const unsigned char *)hsts, (int)sizeof hsts - 1, p, end))
+        return -1;
+    return 0;
+}
+
 static int dc__http_begin(dc__conn *c, struct lws *wsi, const char *uri)
 {
     dc__http_req_free(c->http);
@@ -107,6 +138,7 @@ static int dc__http_begin(dc__conn *c, struct lws *wsi, const char *uri)
         return -1;
     dc__http_req *r = c->http;
     c->wsi = wsi;
+    r->wsi = wsi;
     if (dc__http_method(wsi, r->method, sizeof r->method) < 0)
         snprintf(r->method, sizeof r->method, "OTHER");
     snprintf(r->path, sizeof r->path, "%s", uri ? uri : "/");
@@ -118,6 +150,9 @@ static int dc__http_begin(dc__conn *c, struct lws *wsi, const char *uri)
     dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING, r->accept_encoding,
                       sizeof r->accept_encoding);
     dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH, r->if_none_match, sizeof r->if_none_match);
+    if (lws_hdr_custom_length(wsi, "x-csrf-token:", 13) >= (int)sizeof r->csrf ||
+        lws_hdr_custom_copy(wsi, r->csrf, (int)sizeof r->csrf, "x-csrf-token:", 13) < 0)
+        r->csrf[0] = '\0';
     lws_get_peer_simple(wsi, r->peer, sizeof r->peer);
     r->tls = lws_is_ssl(wsi);
     return 0;
@@ -125,6 +160,9 @@ static int dc__http_begin(dc__conn *c, struct lws *wsi, const char *uri)
 
 static void dc__http_dispatch(dc__conn *c)
 {
+    if (c->http->dispatched)
+        return; /* "Content-Length: 0": lws reports a body completion after the headers too */
+    c->http->dispatched = 1;
     dc__rest_handle(c->srv, c->http);
     lws_callback_on_writable(c->wsi);
 }
@@ -146,7 +184,7 @@ static int dc__http_write(dc__conn *c, struct lws *wsi)
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)cc, (int)strlen(cc), &p, end))
             return -1;
-        if (dc__http_extra_headers(wsi, r, &p, end))
+        if (dc__http_extra_headers(wsi, r, &p, end) || dc__http_security_headers(wsi, r, &p, end))
             return -1;
         if (r->www_auth && lws_add_http_header_by_name(
                                wsi, (const unsigned char *)"www-authenticate:",
@@ -155,7 +193,10 @@ static int dc__http_write(dc__conn *c, struct lws *wsi)
         if (lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
         r->headers_sent = 1;
-        if (r->resp_len) {
+        /* HEAD and 304: the length of what a GET would get, and no body */
+        if (r->status == 304 || !strcmp(r->method, "HEAD"))
+            r->resp_sent = r->resp_len;
+        else if (r->resp_len) {
             lws_callback_on_writable(wsi);
             return 0;
         }
@@ -295,12 +336,13 @@ static void dc__conn_free_queues(dc__conn *c)
     c->http = NULL;
 }
 
+/* 1: the signalling WebSocket /v1/ws; 2: the dashboard's live feed /v1/web/live; 0: neither. */
 static int dc__path_is_ws(struct lws *wsi)
 {
     char uri[64];
     if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0)
         return 0;
-    return strcmp(uri, "/v1/ws") == 0;
+    return strcmp(uri, "/v1/ws") == 0 ? 1 : strcmp(uri, "/v1/web/live") == 0 ? 2 : 0;
 }
 
 static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -309,27 +351,39 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     dc__conn *c = user;
     dc__server *srv = lws_context_user(lws_get_context(wsi));
     switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return dc__path_is_ws(wsi) ? 0 : 1;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        int kind = dc__path_is_ws(wsi);
+        /* the live feed needs a session cookie and the server's own Origin to upgrade */
+        return kind == 1 ? 0 : kind == 2 && dc__live_check(srv, wsi, NULL, NULL) == 0 ? 0 : 1;
+    }
     case LWS_CALLBACK_ESTABLISHED:
         memset(c, 0, sizeof *c);
         c->wsi = wsi;
         c->srv = srv;
         c->is_ws = 1;
         srv->n_conns++;
-        lws_set_timer_usecs(wsi, 10 * LWS_USEC_PER_SEC); /* hello deadline */
+        dc__http_copy_hdr(wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof c->origin);
+        if (dc__path_is_ws(wsi) == 2)
+            dc__live_attach(c, wsi);
+        else
+            lws_set_timer_usecs(wsi, 10 * LWS_USEC_PER_SEC); /* hello deadline */
         return 0;
     case LWS_CALLBACK_TIMER:
         if (!c->session && !c->close_code)
             dc__conn_close(c, 4001, "hello_timeout");
         return 0;
     case LWS_CALLBACK_RECEIVE:
-        dc__ws_receive(c, wsi, in, len);
+        if (c->live) /* the live feed takes no messages */
+            dc__conn_close(c, 1008, "live_feed_is_read_only");
+        else
+            dc__ws_receive(c, wsi, in, len);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return dc__ws_writeable(c, wsi);
     case LWS_CALLBACK_CLOSED:
         srv->n_conns--;
+        if (c->live)
+            dc__live_detach(c);
         dc__ws_on_close(c);
         dc__conn_free_queues(c);
         c->wsi = NULL;
@@ -356,6 +410,8 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             c->http->body_overflow = 1;
             return 0;
         }
+        if (!len) /* "Content-Length: 0" comes as an empty body chunk with in == NULL */
+            return 0;
         if (!c->http->body && !(c->http->body = malloc(DC__MAX_MSG + 1)))
             return -1;
         memcpy(c->http->body + c->http->body_len, in, len);
@@ -365,6 +421,8 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (!c->http)
             return -1;
+        if (c->http->status)
+            return 0; /* answered already: no body was awaited (none announced, or chunked) */
         dc__http_dispatch(c);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -406,8 +464,7 @@ int dc__http_start(dc__server *srv)
     info.port = srv->cfg.listen_port;
     info.iface = srv->cfg.listen_host;
     info.protocols = dc__protocols;
-    info.options =
-        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    info.options = LWS_SERVER_OPTION_LIBUV; /* security headers: dc__http_security_headers */
     info.foreign_loops = loops;
     info.user = srv;
     info.retry_and_idle_policy = &dc__idle_policy;

@@ -13,8 +13,10 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "server/assets.h"
 #include "server/relay.h"
 #include "server/server.h"
+#include "server/webauth.h"
 
 static void dc__usage(FILE *f)
 {
@@ -23,7 +25,7 @@ static void dc__usage(FILE *f)
         "usage: dcalld [--listen HOST:PORT] [--data DIR] [--db URL] [--ring-timeout S]\n"
         "              [--reconnect-grace S] [--drain-timeout S] [--tls-cert F --tls-key F]\n"
         "              [--media-port P] [--media-tcp-port P] [--media-workers N] [--public-ip IP]\n"
-        "              [--no-media] [--no-media-tcp]\n"
+        "              [--no-media] [--no-media-tcp] [--dashboard-dir DIR]\n"
         "              [--log-level debug|info|warn|error] [--test-mode]\n"
         "       dcalld account create --data DIR --name NAME\n"
         "       dcalld backup --data DIR FILE\n");
@@ -47,6 +49,20 @@ static int dc__parse_listen(const char *s, dc__server_config *cfg)
     memcpy(cfg->listen_host, s, (size_t)(colon - s));
     cfg->listen_host[colon - s] = '\0';
     return dc__parse_int(colon + 1, 0, 65535, &cfg->listen_port);
+}
+
+/* An existing directory, kept without a trailing slash. */
+static int dc__parse_dir(const char *s, char *out, size_t n)
+{
+    struct stat st;
+    size_t len = strlen(s);
+    while (len > 1 && s[len - 1] == '/')
+        len--;
+    if (len == 0 || len >= n || stat(s, &st) != 0 || !S_ISDIR(st.st_mode))
+        return -1;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return 0;
 }
 
 /* Parses options; positional arguments are collected into pos. */
@@ -108,6 +124,8 @@ static int dc__parse_args(int argc, char **argv, dc__server_config *cfg, const c
             bad = dc__parse_int(v, 1, 64, &cfg->media_workers);
         else if (!strcmp(a, "--public-ip"))
             snprintf(cfg->public_ip, sizeof cfg->public_ip, "%s", v);
+        else if (!strcmp(a, "--dashboard-dir"))
+            bad = dc__parse_dir(v, cfg->dashboard_dir, sizeof cfg->dashboard_dir);
         else if (!strcmp(a, "--name"))
             *name = v;
         else if (!strcmp(a, "--log-level")) {
@@ -363,6 +381,7 @@ static void dc__server_free(dc__server *srv)
         dc__account_free(e->acct);
         free(e);
     }
+    dc__webauth_free(srv);
     if (srv->store)
         dc__store_close(srv->store);
     if (srv->lock_fd > 0)
@@ -381,6 +400,9 @@ int main(int argc, char **argv)
     srv.cfg.grace_s = 20;
     srv.cfg.drain_s = 30;
     srv.lock_fd = -1;
+#ifdef DC_DASHBOARD_EMBEDDED
+    srv.assets = &dc__dashboard_embedded;
+#endif
     if (dc__parse_args(argc, argv, &srv.cfg, &name, pos, &npos) < 0) {
         dc__usage(stderr);
         return 2;

@@ -21,6 +21,8 @@
 #define DC__RELAY_BATCH 32
 #define DC__RELAY_PKT_CAP 1536 /* one UDP payload plus SRTP overhead, 4-byte aligned */
 #define DC__RELAY_TICK_MS 20
+#define DC__RELAY_WHEEL_SLOTS 64 /* 1.28 s of ticks, a power of two */
+#define DC__RELAY_TIMER_MAX_MS 1000 /* a leg's timers run at least this often */
 #define DC__RELAY_SILENT_MS 3000
 #define DC__RELAY_RTCP_MS 1000
 #define DC__RELAY_QUALITY_MS 5000
@@ -56,6 +58,25 @@ typedef struct dc__addrkey {
     uint8_t ip[16];
 } dc__addrkey;
 
+/* The worker's address -> leg table for the legs' current UDP paths (relay_addr.c). */
+typedef struct dc__addrent {
+    struct dc__leg *leg; /* NULL: free */
+    uint32_t hash;
+    dc__addrkey key;
+} dc__addrent;
+
+typedef struct dc__addrtab {
+    dc__addrent *e;
+    uint32_t mask, n;
+    uint64_t seed;
+} dc__addrtab;
+
+struct dc__leg *dc__addrtab_get(const dc__addrtab *t, const dc__addrkey *k);
+/* Inserts or replaces; DC_ENOMEM when the table cannot grow. */
+int dc__addrtab_put(dc__addrtab *t, const dc__addrkey *k, struct dc__leg *leg);
+void dc__addrtab_del(dc__addrtab *t, const dc__addrkey *k);
+void dc__addrtab_free(dc__addrtab *t);
+
 /* A UDP address that passed a check for a leg but is not (or no longer) its path: media from it
  * is still accepted (a client may use a pair before nominating it, and packets in flight on the
  * old path arrive after a move). Sends always go on the path. */
@@ -66,39 +87,21 @@ typedef struct dc__vaddr {
     UT_hash_handle hh;
 } dc__vaddr;
 
+/* Field order matters: the block up to `cold` is what every packet touches (on the leg it came
+ * from and on its peer), kept in the first few cache lines; with thousands of legs a packet
+ * otherwise pulls a dozen cold lines spread over a 1.3 KB struct. */
 typedef struct dc__leg {
-    char key[96]; /* "<call_id>/<leg_id>" */
-    char call_id[40];
-    char leg_id[48];
-    dc__worker *w;
-    UT_hash_handle hh_id, hh_uf, hh_olduf, hh_addr;
+    /* --- hot: per packet --- */
     struct dc__leg *peer; /* set by link; both legs point at each other */
-
-    /* ICE (we are lite: answer checks, follow the nominated address) */
-    char ufrag[DC_SDP_UFRAG_MAX + 1], pwd[DC_SDP_PWD_MAX + 1];
-    char old_ufrag[DC_SDP_UFRAG_MAX + 1], old_pwd[DC_SDP_PWD_MAX + 1]; /* "" unless restarting */
-    char remote_ufrag[DC_SDP_UFRAG_MAX + 1], old_remote_ufrag[DC_SDP_UFRAG_MAX + 1];
-    int in_uf, in_olduf, in_addr;
-    int has_addr, nominated; /* has_addr: a path (UDP address or TCP connection) is known */
-    dc__tcpconn *conn;       /* the path is this ICE-TCP connection; NULL: UDP addr */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    dc__addrkey akey;
-    dc__vaddr *vaddr[DC__RELAY_MAX_VADDR]; /* oldest first */
-    int nvaddr;
-
-    /* DTLS-SRTP */
-    uint8_t remote_fp[DC__DTLS_FP_LEN];
-    dc__dtls *dtls;
     dc__srtp *srtp;
-    int connected, failed;
-
-    /* inbound stream (what this leg's party sends us) */
-    struct dc__rtp_rx_stats in;
-    int in_started;
-    int opus_pt; /* the Opus payload type this party negotiated */
-    char cname[20];
-
+    dc__tcpconn *conn; /* the path is this ICE-TCP connection; NULL: UDP addr */
+    int has_addr;      /* a path (UDP address or TCP connection) is known */
+    int opus_pt;       /* the Opus payload type this party negotiated */
+    int in_started, flowing, silent, lost;
+    socklen_t addrlen;
+    int64_t last_rx_ms, last_addr_rx_ms; /* monotonic ms; last packet from the current address */
+    int64_t hear_start_ms;               /* first packet forwarded to this leg; 0 until then */
+    dc__addrkey akey;
     /* outbound stream (what we send this leg's party): one continuous stream */
     uint32_t out_ssrc;
     int out_started;
@@ -110,6 +113,36 @@ typedef struct dc__leg {
     uint32_t out_last_ts;
     int64_t out_last_ms;
     uint32_t out_packets, out_octets;
+    /* inbound stream (what this leg's party sends us) */
+    struct dc__rtp_rx_stats in;
+    struct sockaddr_storage addr; /* the UDP path (its first addrlen bytes are hot) */
+
+    /* --- cold: signalling, ICE checks, timers --- */
+    char key[96]; /* "<call_id>/<leg_id>" */
+    char call_id[40];
+    char leg_id[48];
+    dc__worker *w;
+    UT_hash_handle hh_id, hh_uf, hh_olduf;
+    /* the worker's timer wheel (relay.c): one slot list per 20 ms tick */
+    struct dc__leg *t_next, *t_prev;
+    int t_slot; /* -1: not scheduled */
+    int64_t due_ms;
+
+    /* ICE (we are lite: answer checks, follow the nominated address) */
+    char ufrag[DC_SDP_UFRAG_MAX + 1], pwd[DC_SDP_PWD_MAX + 1];
+    char old_ufrag[DC_SDP_UFRAG_MAX + 1], old_pwd[DC_SDP_PWD_MAX + 1]; /* "" unless restarting */
+    char remote_ufrag[DC_SDP_UFRAG_MAX + 1], old_remote_ufrag[DC_SDP_UFRAG_MAX + 1];
+    int in_uf, in_olduf, in_addr;
+    int nominated;
+    dc__vaddr *vaddr[DC__RELAY_MAX_VADDR]; /* oldest first */
+    int nvaddr;
+
+    /* DTLS-SRTP */
+    uint8_t remote_fp[DC__DTLS_FP_LEN];
+    dc__dtls *dtls;
+    int connected, failed;
+    char cname[20];
+
     /* what the party reports about our outbound stream (its RR) */
     double rtt_ms; /* < 0: not measured yet */
     double rr_jitter_ms;
@@ -117,13 +150,9 @@ typedef struct dc__leg {
     uint32_t rr_ext_max; /* extended highest sequence number */
     int have_rr;
 
-    /* timers and liveness (monotonic ms) */
-    int64_t created_ms, last_rx_ms, next_rtcp_ms;
-    int64_t last_addr_rx_ms; /* last packet from the current address */
-    int silent, lost;
+    /* timers (monotonic ms) */
+    int64_t created_ms, next_rtcp_ms;
     /* quality of what this leg's party hears */
-    int flowing;           /* FLOWING reported: our media reached the peer */
-    int64_t hear_start_ms; /* first packet forwarded to this leg; 0 until then */
     int64_t next_quality_ms;
     uint32_t q_in_expected; /* peer's inbound counters at the last report */
     int64_t q_in_lost;
@@ -186,8 +215,13 @@ struct dc__worker {
     pthread_mutex_t mu;
     dc__relay_cmd *cmd_head, *cmd_tail;
 
-    dc__leg *by_id, *by_uf, *by_olduf, *by_addr;
+    dc__leg *by_id, *by_uf, *by_olduf;
+    dc__addrtab by_addr; /* current UDP paths */
     dc__vaddr *by_vaddr;
+    /* Leg timers: a wheel of DC__RELAY_WHEEL_SLOTS ticks; wheel_tick is the last tick done. */
+    dc__leg *wheel[DC__RELAY_WHEEL_SLOTS];
+    int64_t wheel_tick;
+    uint64_t rng; /* xorshift state for timer jitter (not for secrets) */
     dc__wlink *links;
     int64_t now; /* monotonic ms, refreshed once per loop turn */
 
@@ -259,6 +293,8 @@ void dc__worker_validate(dc__worker *w, dc__leg *leg, const dc__src *src);
 void dc__worker_unlink_conn(dc__worker *w, dc__tcpconn *c);
 void dc__worker_forget_old_ufrag(dc__worker *w, dc__leg *leg);
 void dc__addrkey_of(dc__addrkey *k, const struct sockaddr_storage *a);
+/* A pseudo-random number in [0, n) to spread timers (n > 0). */
+uint32_t dc__worker_rand(dc__worker *w, uint32_t n);
 
 /* relay_leg.c: per-leg and per-packet work, all on the worker thread */
 int dc__leg_create(dc__worker *w, const dc__relay_cmd *c, dc__leg **out);
@@ -270,6 +306,8 @@ void dc__leg_destroy(dc__worker *w, dc__leg *leg);
  * came on, or NULL. */
 void dc__leg_input(dc__worker *w, dc__leg *leg, uint8_t *pkt, size_t len, const dc__src *src);
 void dc__leg_tick(dc__worker *w, dc__leg *leg);
+/* When the leg's timers next need dc__leg_tick (monotonic ms; at most DC__RELAY_TIMER_MAX_MS on). */
+int64_t dc__leg_next_due(const dc__worker *w, const dc__leg *leg);
 
 /* relay_tcp.c: passive ICE-TCP (RFC 6544 framing), on the worker thread */
 int dc__tcp_listen(dc__worker *w, const char *ip, int port);

@@ -111,7 +111,9 @@ static void forward_rtp(dc__worker *w, dc__leg *p, const uint8_t *pkt, size_t le
     }
     if (!x->hear_start_ms) {
         x->hear_start_ms = w->now;
-        x->next_quality_ms = w->now + DC__RELAY_QUALITY_FIRST_MS;
+        /* Spread over 0.9 s so the reports of calls that started together do not fall due (and
+         * reach the signalling thread) in the same tick; still within 5 s of media starting. */
+        x->next_quality_ms = w->now + DC__RELAY_QUALITY_FIRST_MS + dc__worker_rand(w, 900);
         x->q_in_expected = p->in_started ? dc__rtp_stats_expected(&p->in) : 0;
         x->q_in_lost = p->in_started ? dc__rtp_stats_lost(&p->in) : 0;
         /* x's receiver counters start with this packet: its reports' totals are already this
@@ -188,7 +190,9 @@ static void dtls_progress(dc__worker *w, dc__leg *leg)
             return;
         }
         leg->connected = 1;
-        leg->next_rtcp_ms = w->now + DC__RELAY_RTCP_MS;
+        /* The first report at a random point of the first 1.5 s (RFC 3550 randomises the
+         * interval): legs that connected together keep apart from then on. */
+        leg->next_rtcp_ms = w->now + DC__RELAY_RTCP_MS / 2 + dc__worker_rand(w, DC__RELAY_RTCP_MS);
         dc__relay_emit(w, leg, DC__RELAY_EV_CONNECTED, 0);
     } else if (st == DC__DTLS_FAILED && !leg->failed) {
         leg->failed = 1;
@@ -368,9 +372,12 @@ void dc__leg_input(dc__worker *w, dc__leg *leg, uint8_t *pkt, size_t len, const 
 
 int dc__leg_create(dc__worker *w, const dc__relay_cmd *c, dc__leg **out)
 {
-    dc__leg *leg = calloc(1, sizeof *leg);
+    /* Cache-line aligned: the hot block at its start spans as few lines as it can. */
+    size_t sz = (sizeof(dc__leg) + 63) & ~(size_t)63;
+    dc__leg *leg = aligned_alloc(64, sz);
     if (!leg)
         return DC_ENOMEM;
+    memset(leg, 0, sz);
     leg->w = w;
     snprintf(leg->key, sizeof leg->key, "%s/%s", c->call_id, c->leg_id);
     snprintf(leg->call_id, sizeof leg->call_id, "%s", c->call_id);
@@ -383,6 +390,7 @@ int dc__leg_create(dc__worker *w, const dc__relay_cmd *c, dc__leg **out)
     leg->out_ssrc = c->out_ssrc;
     leg->opus_pt = c->opus_pt;
     leg->rtt_ms = -1;
+    leg->t_slot = -1;
     leg->created_ms = leg->last_rx_ms = w->now;
     int rc = dtls_fresh(w, leg);
     if (rc) {
@@ -512,4 +520,18 @@ void dc__leg_tick(dc__worker *w, dc__leg *leg)
     }
     if (leg->hear_start_ms && w->now >= leg->next_quality_ms)
         report_quality(w, leg);
+}
+
+int64_t dc__leg_next_due(const dc__worker *w, const dc__leg *leg)
+{
+    if (leg->dtls && !leg->connected && !leg->failed)
+        return w->now + DC__RELAY_TICK_MS; /* handshake: retransmission timers */
+    int64_t due = w->now + DC__RELAY_TIMER_MAX_MS;
+    if (leg->srtp && leg->has_addr && leg->next_rtcp_ms < due)
+        due = leg->next_rtcp_ms;
+    if (leg->hear_start_ms && leg->next_quality_ms < due)
+        due = leg->next_quality_ms;
+    if (leg->has_addr && !leg->lost && !leg->silent && leg->last_rx_ms + DC__RELAY_SILENT_MS < due)
+        due = leg->last_rx_ms + DC__RELAY_SILENT_MS;
+    return due;
 }

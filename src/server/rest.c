@@ -9,12 +9,14 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/validate.h"
+#include "server/assets.h"
 #include "server/server.h"
+#include "server/webauth.h"
 
 static const char *const dc__webhook_events[] = {"call.placed", "call.ringing", "call.answered",
                                                  "call.ended"};
 
-static void dc__reply(dc__http_req *r, int status, json_t *body)
+void dc__reply(dc__http_req *r, int status, json_t *body)
 {
     free(r->resp);
     r->resp = body ? json_dumps(body, DC__JSON_OUT) : NULL;
@@ -23,7 +25,7 @@ static void dc__reply(dc__http_req *r, int status, json_t *body)
     json_decref(body);
 }
 
-static void dc__reply_err(dc__http_req *r, int status, int err, const char *field)
+void dc__reply_err(dc__http_req *r, int status, int err, const char *field)
 {
     char msg[512];
     if (field)
@@ -33,7 +35,8 @@ static void dc__reply_err(dc__http_req *r, int status, int err, const char *fiel
     json_t *e = json_pack("{ss ss}", "code", dc_err_code(err), "message", msg);
     if (field)
         json_object_set_new(e, "field", json_string(field));
-    r->www_auth = status == 401;
+    /* no Basic prompt for a browser that came with a dashboard session cookie */
+    r->www_auth = status == 401 && !strstr(r->cookie, DC__SESSION_COOKIE "=");
     dc__reply(r, status, json_pack("{so}", "error", e));
 }
 
@@ -90,6 +93,24 @@ static int dc__rest_auth(dc__server *srv, const char *hdr, dc__account **out)
     return 0;
 }
 
+/* Basic auth when the request has an Authorization header (cookies are then ignored), else the
+ * dashboard's session cookie, which needs the session's CSRF token on anything but GET/HEAD.
+ * 0 and *out; DC_EUNAUTHORIZED or DC_ECSRF. */
+static int dc__rest_authenticate(dc__server *srv, dc__http_req *r, dc__account **out)
+{
+    dc__web_session ws;
+    char tok[96];
+    if (r->auth[0] || dc__cookie_get(r->cookie, DC__SESSION_COOKIE, tok, sizeof tok) < 0)
+        return dc__rest_auth(srv, r->auth, out);
+    explicit_bzero(tok, sizeof tok);
+    if (dc__webauth_session(srv, r->cookie, &ws) < 0 ||
+        dc__account_lookup(srv, ws.account_id, out) < 0) {
+        *out = NULL;
+        return DC_EUNAUTHORIZED;
+    }
+    return dc__webauth_csrf(r, &ws);
+}
+
 /* Finds a query parameter; '+' that became ' ' is restored for time offsets. */
 static const char *dc__q(const dc__http_req *r, const char *key, char *buf, size_t n)
 {
@@ -138,7 +159,7 @@ static int dc__q_time(const dc__http_req *r, const char *key, int64_t *out)
     return dc__parse_iso8601(buf, out) < 0 ? -1 : 0;
 }
 
-static json_t *dc__body_json(dc__http_req *r)
+json_t *dc__body_json(dc__http_req *r)
 {
     if (!r->body)
         return NULL;
@@ -207,11 +228,30 @@ static void dc__h_tokens(dc__server *srv, dc__http_req *r, dc__account *a)
     free(token);
 }
 
+/* GET /v1/calls?format=csv: the whole filtered log as a download. */
+static void dc__h_calls_csv(dc__server *srv, dc__http_req *r, dc__account *a,
+                            const dc__call_filter *f)
+{
+    char *csv = NULL;
+    size_t len = 0;
+    if (dc__calls_csv(srv->store, a->id, f, &csv, &len) < 0)
+        return dc__reply_err(r, 500, DC_ESTORE, NULL);
+    free(r->resp);
+    r->resp = csv;
+    r->resp_len = len;
+    r->status = 200;
+    r->content_type = "text/csv; charset=utf-8";
+    dc__http_add_header(r, "content-disposition", "attachment; filename=\"calls.csv\"");
+}
+
 static void dc__h_calls_list(dc__server *srv, dc__http_req *r, dc__account *a)
 {
     dc__call_filter f;
-    char sbuf[32], cbuf[64], curbuf[256];
+    char sbuf[32], cbuf[64], curbuf[256], fmt[16];
     memset(&f, 0, sizeof f);
+    const char *format = dc__q(r, "format", fmt, sizeof fmt);
+    if (format && strcmp(format, "csv") && strcmp(format, "json"))
+        return dc__reply_err(r, 400, DC_EFIELD, "format");
     if (dc__q_time(r, "from", &f.from_ms) < 0)
         return dc__reply_err(r, 400, DC_ETIME, "from");
     if (dc__q_time(r, "to", &f.to_ms) < 0)
@@ -225,6 +265,8 @@ static void dc__h_calls_list(dc__server *srv, dc__http_req *r, dc__account *a)
     if (dc__q_int(r, "limit", 1, 1000, 100, &f.limit) < 0)
         return dc__reply_err(r, 400, DC_ELIMIT, "limit");
     f.cursor = dc__q(r, "cursor", curbuf, sizeof curbuf);
+    if (format && !strcmp(format, "csv"))
+        return dc__h_calls_csv(srv, r, a, &f);
     json_t *arr = NULL;
     char *next = NULL;
     int rc = dc__store_calls_list(srv->store, a->id, &f, &arr, &next);
@@ -405,12 +447,13 @@ static void dc__h_branding(dc__server *srv, dc__http_req *r, dc__account *a)
 
 static json_t *dc__settings_json(const dc__server *srv, const dc__account *a)
 {
-    return json_pack("{si so so sb ss ss si}", "ring_timeout_s",
+    return json_pack("{si so so sb ss ss si so}", "ring_timeout_s",
                      a->ring_timeout_s ? a->ring_timeout_s : srv->cfg.ring_timeout_s, "webhook_url",
                      a->webhook_url ? json_string(a->webhook_url) : json_null(), "webhook_events",
                      a->webhook_events ? json_deep_copy(a->webhook_events) : json_array(),
                      "dev_key_auth", a->dev_key_auth, "api_key", a->api_key, "kid", a->kid,
-                     "server_ring_timeout_s", srv->cfg.ring_timeout_s);
+                     "server_ring_timeout_s", srv->cfg.ring_timeout_s, "allowed_origins",
+                     a->allowed_origins ? json_deep_copy(a->allowed_origins) : json_array());
 }
 
 static int dc__settings_validate(json_t *b, const char **field)
@@ -437,6 +480,8 @@ static int dc__settings_validate(json_t *b, const char **field)
                 return DC_EEVENTS;
         }
     }
+    if ((v = json_object_get(b, "allowed_origins")) && dc__webauth_valid_origins(v) < 0)
+        return *field = "allowed_origins", DC_EORIGIN;
     static const char *const bools[] = {"dev_key_auth", "rotate_webhook_secret"};
     for (int i = 0; i < 2; i++)
         if ((v = json_object_get(b, bools[i])) && !json_is_boolean(v))
@@ -471,6 +516,10 @@ static void dc__h_settings(dc__server *srv, dc__http_req *r, dc__account *a)
     }
     if ((v = json_object_get(b, "dev_key_auth")))
         a->dev_key_auth = json_is_true(v);
+    if ((v = json_object_get(b, "allowed_origins"))) {
+        json_decref(a->allowed_origins);
+        a->allowed_origins = json_deep_copy(v);
+    }
     char *shown = NULL;
     if (a->webhook_url &&
         (!a->webhook_secret || json_is_true(json_object_get(b, "rotate_webhook_secret")))) {
@@ -501,6 +550,33 @@ static void dc__h_webhook_log(dc__server *srv, dc__http_req *r, dc__account *a)
     if (dc__store_outbox_log(srv->store, a->id, limit, &arr) < 0)
         return dc__reply_err(r, 500, DC_ESTORE, NULL);
     dc__reply(r, 200, json_pack("{so}", "deliveries", arr));
+}
+
+/* POST /v1/webhooks/test: a webhook.test event through the outbox (it shows in the log). */
+static void dc__h_webhook_test(dc__server *srv, dc__http_req *r, dc__account *a)
+{
+    if (!a->webhook_url)
+        return dc__reply_err(r, 400, DC_ENOWEBHOOK, "webhook_url");
+    char evid[40], at[32];
+    int64_t now = dc__now_ms();
+    dc__outbox_item it;
+    memset(&it, 0, sizeof it);
+    dc__random_id(evid, "evt_", 24);
+    dc__iso8601(at, now);
+    json_t *body = json_pack("{ss ss ss ss}", "id", evid, "type", "webhook.test", "created_at",
+                             at, "account_id", a->id);
+    it.body = body ? json_dumps(body, DC__JSON_OUT) : NULL;
+    json_decref(body);
+    it.url = strdup(a->webhook_url);
+    snprintf(it.account_id, sizeof it.account_id, "%s", a->id);
+    snprintf(it.kind, sizeof it.kind, "webhook");
+    it.next_ms = it.created_ms = now;
+    int rc = it.body && it.url ? dc__store_outbox_add(srv->store, &it) : DC_ENOMEM;
+    dc__outbox_item_clear(&it);
+    if (rc < 0)
+        return dc__reply_err(r, 500, DC_ESTORE, NULL);
+    dc__outbox_wake(srv);
+    dc__reply(r, 202, json_pack("{ss}", "id", evid));
 }
 
 static void dc__h_metrics(dc__server *srv, dc__http_req *r)
@@ -555,6 +631,9 @@ static void dc__h_v1(dc__server *srv, dc__http_req *r, dc__account *a, const cha
         return dc__h_settings(srv, r, a);
     if (!strcmp(p, "webhooks/log"))
         return get ? dc__h_webhook_log(srv, r, a) : dc__reply_err(r, 405, DC_ENOTALLOWED, NULL);
+    if (!strcmp(p, "webhooks/test"))
+        return strcmp(r->method, "POST") ? dc__reply_err(r, 405, DC_ENOTALLOWED, NULL)
+                                         : dc__h_webhook_test(srv, r, a);
     dc__reply_err(r, 404, DC_ENOTFOUND, "path");
 }
 
@@ -581,11 +660,17 @@ void dc__rest_handle(dc__server *srv, dc__http_req *r)
         dc__outbox_wake(srv);
         return dc__reply(r, 200, json_pack("{sI}", "now_ms", (json_int_t)dc__now_ms()));
     }
+    if (dc__assets_handle(srv, r))
+        return;
     if (strncmp(path, "/v1/", 4) != 0)
         return dc__reply_err(r, 404, DC_ENOTFOUND, "path");
+    if (!strncmp(path, "/v1/web/", 8))
+        return dc__webauth_handle(srv, r, path + 8);
     dc__account *a = NULL;
-    if (dc__rest_auth(srv, r->auth, &a) < 0)
-        return dc__reply_err(r, 401, DC_EUNAUTHORIZED, NULL);
+    int rc = dc__rest_authenticate(srv, r, &a);
+    if (rc < 0)
+        return dc__reply_err(r, rc == DC_ECSRF ? 403 : 401, rc,
+                             rc == DC_ECSRF ? "X-CSRF-Token" : NULL);
     if (r->body_overflow)
         return dc__reply_err(r, 413, DC_ETOOBIG, "body");
     if (!strcmp(path, "/v1/ws"))

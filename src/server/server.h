@@ -41,6 +41,8 @@ typedef struct dc__server_config {
     int media_workers;  /* relay worker threads */
     int media_tcp_port; /* first ICE-TCP port; 0: ephemeral; -1: no ICE-TCP candidate */
     char public_ip[64]; /* address in media candidates (default: the listen host) */
+    /* --dashboard-dir: serve the dashboard from this directory ("": the embedded copy) */
+    char dashboard_dir[1024];
 } dc__server_config;
 
 typedef struct dc__acct_cache {
@@ -98,6 +100,13 @@ typedef struct dc__conn {
     int refused_in_row;
     /* http */
     struct dc__http_req *http;
+    /* WebSocket upgrade: the Origin header ("" when none); live: a dashboard live feed of
+     * live_account (webauth.c), which takes no messages */
+    char origin[256];
+    int live;
+    char live_account[40];
+    char live_token_hash[65]; /* the session it was opened with: logout closes it */
+    struct dc__conn *live_next;
 } dc__conn;
 
 typedef struct dc__user {
@@ -149,6 +158,9 @@ typedef struct dc__server {
     dc__call *calls;
     struct dc__outbox *outbox;
     struct dc__relay *relay; /* NULL when media is off */
+    /* the dashboard embedded in dcalld (assets.h); NULL when not built in */
+    const struct dc__asset_set *assets;
+    struct dc__webauth *webauth; /* dashboard sign-in state (webauth.c); NULL until first use */
     uv_signal_t sig_term, sig_int;
     uv_timer_t drain_timer;
     void (*on_drained)(struct dc__server *srv); /* the last call ended while draining */
@@ -180,10 +192,17 @@ typedef struct dc__http_req {
     char accept_encoding[128]; /* Accept-Encoding header */
     char if_none_match[128];   /* If-None-Match header */
     char peer[64];             /* client address (numeric), for rate limits */
+    char csrf[128];            /* X-CSRF-Token header, "" when none */
     int tls;                   /* served over TLS */
     char *body;
     size_t body_len;
     int body_overflow;
+    int dispatched; /* handed to dc__rest_handle (a body-less POST also sees BODY_COMPLETION) */
+    struct lws *wsi;
+    /* a handler that answers later (status stays 0 meanwhile; it then calls
+     * lws_callback_on_writable(wsi)) sets release, which is called if the request goes away first */
+    void *async;
+    void (*release)(struct dc__http_req *r);
     /* response */
     int status;
     char *resp;
@@ -199,6 +218,11 @@ typedef struct dc__http_req {
 /* Appends "name: value\r\n" to r->headers; DC_ETOOBIG when full. */
 int dc__http_add_header(dc__http_req *r, const char *name, const char *value);
 void dc__rest_handle(dc__server *srv, dc__http_req *req);
+/* Response helpers shared by the REST handlers (rest.c, webauth.c): reply steals body; reply_err
+ * answers {"error":{"code","message","field"?}}. body_json: the body as a JSON object, or NULL. */
+void dc__reply(dc__http_req *r, int status, json_t *body);
+void dc__reply_err(dc__http_req *r, int status, int err, const char *field);
+json_t *dc__body_json(dc__http_req *r);
 
 /* session.c: sign-in, resume, event delivery, replay, presence. */
 void dc__ws_on_message(dc__conn *c, const char *text, size_t len);
@@ -251,6 +275,12 @@ void dc__call_media_event(void *ud, const struct dc__relay_event *ev);
  * again: the other party (and the party itself, when connected) hears reconnecting/reconnected
  * once per change seen from outside. */
 void dc__call_party_down(dc__call *call, dc__session *s, int why, int down);
+
+/* calls_csv.c: the call log as CSV (header row, then every call matching f, newest first, at
+ * most DC__CSV_MAX_ROWS; f's limit and cursor are not used). *out: malloc'd text. */
+#define DC__CSV_MAX_ROWS 100000
+int dc__calls_csv(dc__store *store, const char *account_id, const dc__call_filter *f, char **out,
+                  size_t *out_len);
 
 /* stats.c */
 int dc__stats_query(dc__store *store, const char *account_id, int64_t from_ms, int64_t to_ms,

@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "common/validate.h"
 #include "server/server.h"
+#include "server/webauth.h"
 
 #define DC__RATE_PER_S 20.0
 #define DC__RATE_BURST 40.0
@@ -367,6 +368,10 @@ static void dc__on_hello(dc__conn *c, json_t *msg)
     }
     if (rc == 0 && dc__revoked(srv, a->id, cuid, iat))
         rc = DC_ETOKEN_REVOKED;
+    if (rc == 0 && !dc__webauth_origin_allowed(a, c->origin)) {
+        rc = DC_EORIGINDENIED; /* closes with reason origin_not_allowed */
+        field = "Origin";
+    }
     if (rc < 0) {
         json_decref(callees);
         DC_INFO("session", "sign-in refused: %s", dc_err_code(rc));

@@ -3,6 +3,7 @@
  * in exactly one local hour/day/week/month bucket. Bucket boundaries come from the C library's
  * zone database (TZ + mktime), guarded by a mutex as TZ is process-wide. */
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,24 +100,46 @@ static int dc__bucket_starts(const char *tz, const char *g, int64_t from, int64_
     return 0;
 }
 
+/* What a bucket (or the whole range) adds up; the summary reads sums, never averages, so that
+ * buckets and slots add up exactly. */
+typedef struct dc__stats_sum {
+    int64_t by_reason[DC__N_REASONS];
+    int64_t calls, answered, duration_ms, q_calls;
+    double mos_sum, mos_min;
+} dc__stats_sum;
+
 typedef struct dc__stats_acc {
     int64_t *starts;
     int n;
-    int64_t (*counts)[DC__N_REASONS];
-    int64_t totals[DC__N_REASONS];
+    dc__stats_sum *buckets;
+    dc__stats_sum all;
 } dc__stats_acc;
 
-static void dc__stats_slot(int64_t slot_ms, const char *reason, int64_t count, void *ud)
+static void dc__sum_add(dc__stats_sum *s, int ri, const dc__stats_slot *v)
+{
+    s->by_reason[ri] += v->calls;
+    s->calls += v->calls;
+    s->answered += v->answered;
+    s->duration_ms += v->duration_ms;
+    if (v->q_calls > 0) {
+        if (s->q_calls == 0 || v->mos_min < s->mos_min)
+            s->mos_min = v->mos_min;
+        s->q_calls += v->q_calls;
+        s->mos_sum += v->mos_sum;
+    }
+}
+
+static void dc__stats_slot_cb(const dc__stats_slot *v, void *ud)
 {
     dc__stats_acc *acc = ud;
-    int ri = dc__end_reason_index(reason);
+    int ri = dc__end_reason_index(v->reason);
     if (ri < 0)
         return;
-    acc->totals[ri] += count;
+    dc__sum_add(&acc->all, ri, v);
     int lo = 0, hi = acc->n - 1, b = -1;
     while (lo <= hi) { /* last bucket whose start <= slot */
         int mid = (lo + hi) / 2;
-        if (acc->starts[mid] <= slot_ms) {
+        if (acc->starts[mid] <= v->slot_ms) {
             b = mid;
             lo = mid + 1;
         } else {
@@ -124,7 +147,7 @@ static void dc__stats_slot(int64_t slot_ms, const char *reason, int64_t count, v
         }
     }
     if (b >= 0)
-        acc->counts[b][ri] += count;
+        dc__sum_add(&acc->buckets[b], ri, v);
 }
 
 static json_t *dc__counts_json(const int64_t c[DC__N_REASONS])
@@ -135,6 +158,45 @@ static json_t *dc__counts_json(const int64_t c[DC__N_REASONS])
     return o;
 }
 
+/* num / den rounded to 1/scale, or null when there is nothing to divide by. */
+static json_t *dc__ratio_json(double num, int64_t den, double scale)
+{
+    if (den <= 0)
+        return json_null();
+    return json_real(round(num / (double)den * scale) / scale);
+}
+
+static json_t *dc__mos_min_json(const dc__stats_sum *s)
+{
+    return s->q_calls > 0 ? json_real(round(s->mos_min * 100.0) / 100.0) : json_null();
+}
+
+static json_t *dc__summary_json(const dc__stats_sum *s)
+{
+    json_t *avg_dur =
+        s->answered > 0
+            ? json_integer((json_int_t)llround((double)s->duration_ms / (double)s->answered))
+            : json_null();
+    return json_pack("{sI sI so so so so sI}", "total", (json_int_t)s->calls, "answered",
+                     (json_int_t)s->answered, "answer_rate",
+                     dc__ratio_json((double)s->answered, s->calls, 1e4), "avg_duration_ms", avg_dur,
+                     "mos_avg", dc__ratio_json(s->mos_sum, s->q_calls, 100.0), "mos_min",
+                     dc__mos_min_json(s), "quality_calls", (json_int_t)s->q_calls);
+}
+
+static json_t *dc__bucket_json(int64_t start_ms, const dc__stats_sum *s)
+{
+    char iso[32];
+    dc__iso8601(iso, start_ms);
+    json_t *b = json_pack("{ss}", "start", iso);
+    json_t *counts = dc__counts_json(s->by_reason);
+    json_object_update(b, counts);
+    json_decref(counts);
+    json_object_set_new(b, "total", json_integer(s->calls));
+    json_object_set_new(b, "mos_avg", dc__ratio_json(s->mos_sum, s->q_calls, 100.0));
+    return b;
+}
+
 int dc__stats_query(dc__store *store, const char *account_id, int64_t from_ms, int64_t to_ms,
                     const char *granularity, const char *tz, json_t **out)
 {
@@ -143,31 +205,28 @@ int dc__stats_query(dc__store *store, const char *account_id, int64_t from_ms, i
     dc__stats_acc acc;
     memset(&acc, 0, sizeof acc);
     acc.starts = calloc(DC__MAX_BUCKETS, sizeof *acc.starts);
-    acc.counts = calloc(DC__MAX_BUCKETS, sizeof *acc.counts);
-    if (!acc.starts || !acc.counts) {
+    acc.buckets = calloc(DC__MAX_BUCKETS, sizeof *acc.buckets);
+    if (!acc.starts || !acc.buckets) {
         free(acc.starts);
-        free(acc.counts);
+        free(acc.buckets);
         return DC_ENOMEM;
     }
     dc__bucket_starts(tz, granularity, from_ms, to_ms, acc.starts, &acc.n);
-    int rc = dc__store_stats_slots(store, account_id, from_ms, to_ms, dc__stats_slot, &acc);
+    int rc = dc__store_stats_slots(store, account_id, from_ms, to_ms, dc__stats_slot_cb, &acc);
     if (rc == 0) {
-        char f[32], t[32], s[32];
+        char f[32], t[32];
         dc__iso8601(f, from_ms);
         dc__iso8601(t, to_ms);
         json_t *buckets = json_array();
-        for (int i = 0; i < acc.n; i++) {
-            dc__iso8601(s, acc.starts[i]);
-            json_t *b = json_pack("{ss}", "start", s);
-            json_t *counts = dc__counts_json(acc.counts[i]);
-            json_object_update(b, counts);
-            json_decref(counts);
-            json_array_append_new(buckets, b);
-        }
-        *out = json_pack("{ss ss ss ss so so}", "from", f, "to", t, "granularity", granularity,
-                         "tz", tz, "totals", dc__counts_json(acc.totals), "buckets", buckets);
+        for (int i = 0; i < acc.n; i++)
+            json_array_append_new(buckets, dc__bucket_json(acc.starts[i], &acc.buckets[i]));
+        *out = json_pack("{ss ss ss ss so so so}", "from", f, "to", t, "granularity", granularity,
+                         "tz", tz, "totals", dc__counts_json(acc.all.by_reason), "summary",
+                         dc__summary_json(&acc.all), "buckets", buckets);
+        if (!*out)
+            rc = DC_ENOMEM;
     }
     free(acc.starts);
-    free(acc.counts);
+    free(acc.buckets);
     return rc;
 }

@@ -56,6 +56,7 @@ void dc__account_free(dc__account *a)
     json_decref(a->webhook_events);
     dc__free_secret(a->webhook_secret);
     json_decref(a->branding);
+    json_decref(a->allowed_origins);
     free(a);
 }
 
@@ -179,6 +180,12 @@ int dc__store_account_row(const unsigned char key[32], const dc__store_row *row,
     const char *br = row->text(row, 10);
     a->branding = json_loads(br ? br : dc__store_default_branding, 0, NULL);
     a->created_ms = row->i64(row, 11);
+    const char *ao = row->text(row, 12);
+    a->allowed_origins = ao ? json_loads(ao, 0, NULL) : NULL;
+    if (!json_is_array(a->allowed_origins)) {
+        json_decref(a->allowed_origins);
+        a->allowed_origins = json_array();
+    }
     int rc = dc__unseal(key, row->text(row, 4), &a->api_secret);
     if (!rc)
         rc = dc__unseal(key, row->text(row, 9), &a->webhook_secret);
@@ -192,6 +199,28 @@ int dc__store_account_row(const unsigned char key[32], const dc__store_row *row,
     }
     *out = a;
     return 0;
+}
+
+void dc__store_web_user_row(const dc__store_row *row, dc__web_user *out)
+{
+    memset(out, 0, sizeof *out);
+    dc__row_copy(out->id, sizeof out->id, row, 0);
+    dc__row_copy(out->account_id, sizeof out->account_id, row, 1);
+    dc__row_copy(out->email, sizeof out->email, row, 2);
+    dc__row_copy(out->password_hash, sizeof out->password_hash, row, 3);
+    out->created_ms = row->i64(row, 4);
+}
+
+void dc__store_web_session_row(const dc__store_row *row, dc__web_session *out)
+{
+    memset(out, 0, sizeof *out);
+    dc__row_copy(out->token_hash, sizeof out->token_hash, row, 0);
+    dc__row_copy(out->csrf, sizeof out->csrf, row, 1);
+    dc__row_copy(out->account_id, sizeof out->account_id, row, 2);
+    dc__row_copy(out->user_id, sizeof out->user_id, row, 3);
+    dc__row_copy(out->email, sizeof out->email, row, 4);
+    out->created_ms = row->i64(row, 5);
+    out->expires_ms = row->i64(row, 6);
 }
 
 int dc__store_call_row(const dc__store_row *row, dc__call_rec **out)
@@ -290,8 +319,9 @@ static int dc__account_new(const unsigned char key[32], const char *name, dc__ac
     a->name = strdup(name);
     a->webhook_events = json_array();
     a->branding = json_loads(dc__store_default_branding, 0, NULL);
+    a->allowed_origins = json_array();
     a->created_ms = dc__now_ms();
-    if (!rc && (!a->name || !a->webhook_events || !a->branding))
+    if (!rc && (!a->name || !a->webhook_events || !a->branding || !a->allowed_origins))
         rc = DC_ENOMEM;
     if (!rc)
         rc = dc__seal(key, a->api_secret, sealed);
@@ -315,7 +345,8 @@ static int dc__account_cols_make(const unsigned char key[32], const dc__account 
     c->events = a->webhook_events ? json_dumps(a->webhook_events, JSON_COMPACT) : strdup("[]");
     c->branding =
         a->branding ? json_dumps(a->branding, JSON_COMPACT) : strdup(dc__store_default_branding);
-    if (!rc && (!c->events || !c->branding))
+    c->origins = a->allowed_origins ? json_dumps(a->allowed_origins, JSON_COMPACT) : strdup("[]");
+    if (!rc && (!c->events || !c->branding || !c->origins))
         rc = DC_ENOMEM;
     return rc;
 }
@@ -326,6 +357,7 @@ static void dc__account_cols_free(dc__account_cols *c)
     free(c->wh_sealed);
     free(c->events);
     free(c->branding);
+    free(c->origins);
 }
 
 /* make_item fills item_out with malloc'd url and body to have an item written (they are freed
@@ -366,6 +398,15 @@ int dc__store_call_save_tx(dc__store *s, const dc__call_rec *r, dc__outbox_item 
             items[i].id = 0;
     }
     return rc;
+}
+
+void dc__store_stats_bounds(int64_t from_ms, int64_t to_ms, int64_t *lo, int64_t *hi)
+{
+    const int64_t slot = 900000;
+    *lo = from_ms % slot ? from_ms - from_ms % slot + slot : from_ms;
+    *hi = to_ms - to_ms % slot;
+    if (*hi < *lo)
+        *lo = *hi = to_ms;
 }
 
 /* The cursor is base64url("created_ms:id") of the last row of the previous page. */
@@ -550,6 +591,85 @@ int dc__store_account_update(dc__store *s, const dc__account *a)
     return rc;
 }
 
+/* ---- dashboard sign-in -------------------------------------------------------------------- */
+
+int dc__store_web_signup(dc__store *s, const char *company, const char *email,
+                         const char *password_hash, dc__account **acct_out, dc__web_user *user_out)
+{
+    if (!company || !email || !password_hash || !acct_out || !user_out ||
+        strlen(email) >= sizeof user_out->email ||
+        strlen(password_hash) >= sizeof user_out->password_hash)
+        return DC_EINVAL;
+    dc__account *a = NULL;
+    char *sealed = NULL;
+    dc__web_user u;
+    memset(&u, 0, sizeof u);
+    int rc = dc__account_new(s->key, company, &a, &sealed);
+    if (!rc)
+        rc = dc__random_id(u.id, "wu_", 20);
+    if (rc) {
+        free(sealed);
+        dc__account_free(a);
+        return rc;
+    }
+    snprintf(u.account_id, sizeof u.account_id, "%s", a->id);
+    snprintf(u.email, sizeof u.email, "%s", email);
+    snprintf(u.password_hash, sizeof u.password_hash, "%s", password_hash);
+    u.created_ms = a->created_ms;
+    rc = s->ops->begin(s);
+    if (!rc)
+        rc = s->ops->account_insert(s, a, sealed);
+    if (!rc && (rc = s->ops->web_user_insert(s, &u)) == DC_EINVAL)
+        rc = DC_EEMAILTAKEN; /* the only constraint a fresh user id can break */
+    if (!rc)
+        rc = s->ops->commit(s);
+    if (rc)
+        s->ops->rollback(s);
+    free(sealed);
+    if (rc) {
+        dc__account_free(a);
+        return rc;
+    }
+    *acct_out = a;
+    *user_out = u;
+    return 0;
+}
+
+int dc__store_web_user_by_email(dc__store *s, const char *email, dc__web_user *out)
+{
+    if (!email || !out)
+        return DC_EINVAL;
+    return s->ops->web_user_by_email(s, email, out);
+}
+
+int dc__store_web_session_add(dc__store *s, const dc__web_session *ws)
+{
+    if (!ws || strlen(ws->token_hash) != 64 || !ws->csrf[0] || !ws->account_id[0] ||
+        !ws->user_id[0])
+        return DC_EINVAL;
+    return s->ops->web_session_insert(s, ws);
+}
+
+int dc__store_web_session_get(dc__store *s, const char *token_hash, int64_t now_ms,
+                              dc__web_session *out)
+{
+    if (!token_hash || !out)
+        return DC_EINVAL;
+    return s->ops->web_session_get(s, token_hash, now_ms, out);
+}
+
+int dc__store_web_session_delete(dc__store *s, const char *account_id, const char *token_hash)
+{
+    if (!account_id || !token_hash)
+        return DC_EINVAL;
+    return s->ops->web_session_delete(s, account_id, token_hash);
+}
+
+int dc__store_web_sessions_purge(dc__store *s, int64_t now_ms)
+{
+    return s->ops->web_sessions_purge(s, now_ms);
+}
+
 int dc__store_call_save(dc__store *s, const dc__call_rec *r, dc__outbox_item *items, size_t n)
 {
     if (!r || !r->id[0] || !r->account_id[0] || !r->context || (n && !items))
@@ -694,6 +814,22 @@ int dc__store_outbox_retry(dc__store *s, int64_t id, int attempts, int64_t next_
 int dc__store_outbox_fail(dc__store *s, int64_t id, const char *error)
 {
     return s->ops->outbox_fail(s, id, error);
+}
+
+int dc__store_outbox_add(dc__store *s, dc__outbox_item *item)
+{
+    if (!item || !item->account_id[0] || !item->url || !item->body)
+        return DC_EINVAL;
+    int rc = s->ops->begin(s);
+    if (!rc)
+        rc = s->ops->outbox_insert(s, item->account_id, item);
+    if (!rc)
+        rc = s->ops->commit(s);
+    if (rc) {
+        s->ops->rollback(s);
+        item->id = 0;
+    }
+    return rc;
 }
 
 int dc__store_outbox_depth(dc__store *s, int64_t *n)

@@ -32,6 +32,7 @@ typedef struct dc__account {
     char *webhook_secret;   /* plaintext "whsec_" + 40; NULL when none */
     json_t *branding;       /* object {logo_url, background_color, text_color, button_theme} */
     int64_t created_ms;
+    json_t *allowed_origins; /* array of origin strings for /v1/ws; empty: any */
 } dc__account;
 
 typedef struct dc__call_rec {
@@ -102,9 +103,47 @@ int dc__store_schema_version(dc__store *s, int *out);
 int dc__store_account_create(dc__store *s, const char *name, dc__account **out);
 int dc__store_account_get(dc__store *s, const char *id, dc__account **out); /* DC_ENOTFOUND */
 int dc__store_account_by_key(dc__store *s, const char *api_key, dc__account **out);
-/* Writes name, ring_timeout_s, dev_key_auth, webhook_*, branding, api_secret, kid. */
+/* Writes name, ring_timeout_s, dev_key_auth, webhook_*, branding, api_secret, kid,
+ * allowed_origins. */
 int dc__store_account_update(dc__store *s, const dc__account *a);
 void dc__account_free(dc__account *a);
+
+/* Dashboard sign-in: web users (e-mail unique case-insensitively; ASCII only, so both backends
+ * fold case alike) and their sessions (only the SHA-256 of the cookie token is stored). */
+typedef struct dc__web_user {
+    char id[40]; /* "wu_" + 20 [a-z0-9] */
+    char account_id[40];
+    char email[256];
+    char password_hash[160]; /* "scrypt$N$r$p$salt$hash" */
+    int64_t created_ms;
+} dc__web_user;
+
+typedef struct dc__web_session {
+    char token_hash[65]; /* lower-case hex SHA-256 of the cookie token */
+    char csrf[48];
+    char account_id[40];
+    char user_id[40];
+    char email[256]; /* the user's; filled by web_session_get */
+    int64_t created_ms;
+    int64_t expires_ms;
+} dc__web_session;
+
+/* A new account named company and its first web user, in one transaction. *acct_out as
+ * account_create (with the plaintext secret); DC_EEMAILTAKEN when the e-mail is taken (then
+ * nothing is written). */
+int dc__store_web_signup(dc__store *s, const char *company, const char *email,
+                         const char *password_hash, dc__account **acct_out, dc__web_user *user_out);
+/* By e-mail, case-insensitively. DC_ENOTFOUND. */
+int dc__store_web_user_by_email(dc__store *s, const char *email, dc__web_user *out);
+int dc__store_web_session_add(dc__store *s, const dc__web_session *ws);
+/* The session whose token hash is token_hash and that has not expired at now_ms (its user's
+ * e-mail filled in). DC_ENOTFOUND. */
+int dc__store_web_session_get(dc__store *s, const char *token_hash, int64_t now_ms,
+                              dc__web_session *out);
+/* Deletes one session of the account. DC_ENOTFOUND when there was none. */
+int dc__store_web_session_delete(dc__store *s, const char *account_id, const char *token_hash);
+/* Deletes every session expired at now_ms. */
+int dc__store_web_sessions_purge(dc__store *s, int64_t now_ms);
 
 /* Calls. call_save inserts or updates the whole row (by id) and inserts the outbox items
  * (their ids are set), all in one transaction. DC_EINVAL for a duplicate
@@ -132,9 +171,22 @@ typedef int (*dc__recover_cb)(const dc__call_rec *closed, dc__outbox_item *item_
 int dc__store_calls_close_open(dc__store *s, int64_t now_ms, const char *detail,
                                dc__recover_cb make_item, void *ud, int *n_closed);
 
-/* Stats: ended calls created in [from_ms, to_ms), counted per 15-minute slot (slot start =
- * created_ms - created_ms % 900000) and reason. cb is called once per non-empty (slot, reason). */
-typedef void (*dc__stats_cb)(int64_t slot_ms, const char *reason, int64_t count, void *ud);
+/* Stats: ended calls created in [from_ms, to_ms), aggregated per 15-minute slot (slot start =
+ * created_ms - created_ms % 900000) and reason. cb is called once per non-empty (slot, reason).
+ * Whole slots come from a rollup table the backend keeps in step with the calls table (updated in
+ * the transaction that ends a call, or changes an ended one), so a 30-day range reads at most
+ * 2,880 x 8 rollup rows; the partial slots at either end of the range are counted from calls. */
+typedef struct dc__stats_slot {
+    int64_t slot_ms;
+    const char *reason;
+    int64_t calls;
+    int64_t answered;    /* calls with answered_ms > 0 */
+    int64_t duration_ms; /* sum of ended_ms - answered_ms over the answered calls */
+    int64_t q_calls;     /* calls with quality reports (q_samples > 0) */
+    double mos_sum;      /* sum of their mos_avg */
+    double mos_min;      /* lowest of their mos_min; meaningless when q_calls is 0 */
+} dc__stats_slot;
+typedef void (*dc__stats_cb)(const dc__stats_slot *slot, void *ud);
 int dc__store_stats_slots(dc__store *s, const char *account_id, int64_t from_ms, int64_t to_ms,
                           dc__stats_cb cb, void *ud);
 
@@ -165,6 +217,8 @@ int dc__store_outbox_retry(dc__store *s, int64_t id, int attempts, int64_t next_
 /* Gives up on an item (after 24 h): kept with state "failed". */
 int dc__store_outbox_fail(dc__store *s, int64_t id, const char *error);
 int dc__store_outbox_depth(dc__store *s, int64_t *n);
+/* Queues one item on its own (not tied to a call change), its id set. */
+int dc__store_outbox_add(dc__store *s, dc__outbox_item *item);
 /* Delivery log for an account, newest first: [{"id","url","event","attempts","state",
  * "last_error","http_status","created_at","delivered_at"}]. */
 int dc__store_outbox_log(dc__store *s, const char *account_id, int limit, json_t **out);

@@ -18,7 +18,7 @@ typedef struct dc__call_query {
 /* What account_update writes besides plain fields, made by store.c: secrets sealed with the
  * store's key (NULL when the account has none), webhook_events and branding as JSON text. */
 typedef struct dc__account_cols {
-    char *api_sealed, *wh_sealed, *events, *branding;
+    char *api_sealed, *wh_sealed, *events, *branding, *origins;
 } dc__account_cols;
 
 /* store.c checks the arguments of every call (NULL pointers, limits, call_save's record) before
@@ -41,6 +41,15 @@ struct dc__store_ops {
     /* by_key 0: v is the account id; 1: v is its api_key */
     int (*account_fetch)(dc__store *s, int by_key, const char *v, dc__account **out);
     int (*account_update)(dc__store *s, const dc__account *a, const dc__account_cols *c);
+    /* dashboard sign-in; web_user_insert runs inside store.c's signup transaction (DC_EINVAL
+     * when the e-mail is taken) */
+    int (*web_user_insert)(dc__store *s, const dc__web_user *u);
+    int (*web_user_by_email)(dc__store *s, const char *email, dc__web_user *out);
+    int (*web_session_insert)(dc__store *s, const dc__web_session *ws);
+    int (*web_session_get)(dc__store *s, const char *token_hash, int64_t now_ms,
+                           dc__web_session *out);
+    int (*web_session_delete)(dc__store *s, const char *account_id, const char *token_hash);
+    int (*web_sessions_purge)(dc__store *s, int64_t now_ms);
     int (*call_save)(dc__store *s, const dc__call_rec *r, dc__outbox_item *items, size_t n);
     int (*call_find_client)(dc__store *s, const char *account_id, const char *caller,
                             const char *client_call_id, int64_t since_ms, dc__call_rec **out);
@@ -84,7 +93,8 @@ int dc__store_postgres_open(const char *url, const unsigned char master_key[32],
 /* The column lists the row readers below expect, in this order, on every backend. */
 #define DC__ACC_COLS                                                                               \
     "id, api_key, kid, name, api_secret_sealed, ring_timeout_s, dev_key_auth, webhook_url,"        \
-    " webhook_events, webhook_secret_sealed, branding, created_ms"
+    " webhook_events, webhook_secret_sealed, branding, created_ms, allowed_origins"
+#define DC__WEB_USER_COLS "id, account_id, email, password_hash, created_ms"
 #define DC__CALL_COLS                                                                              \
     "id, account_id, client_call_id, caller, callee, caller_name, context, remote_context,"        \
     " caller_image, callee_image, state, created_ms, answered_ms, ended_ms, reason, detail,"       \
@@ -106,6 +116,10 @@ typedef struct dc__store_row {
 /* Readers of rows selected with DC__ACC_COLS (secrets unsealed with key), DC__CALL_COLS,
  * (id, account_id, kind, url, body, attempts, next_ms, created_ms) and DC__OUTBOX_LOG_COLS. */
 int dc__store_account_row(const unsigned char key[32], const dc__store_row *row, dc__account **out);
+/* Readers of rows selected with DC__WEB_USER_COLS and with
+ * (token_hash, csrf, account_id, user_id, email, created_ms, expires_ms). */
+void dc__store_web_user_row(const dc__store_row *row, dc__web_user *out);
+void dc__store_web_session_row(const dc__store_row *row, dc__web_session *out);
 int dc__store_call_row(const dc__store_row *row, dc__call_rec **out);
 int dc__store_outbox_item_row(const dc__store_row *row, dc__outbox_item *it);
 json_t *dc__store_outbox_log_row(const dc__store_row *row);
@@ -120,6 +134,10 @@ int dc__store_call_save_tx(dc__store *s, const dc__call_rec *r, dc__outbox_item 
  * writes make_item's item, if any. */
 int dc__store_recover_item(dc__store *s, dc__call_rec *r, int64_t now_ms, const char *detail,
                            dc__recover_cb make_item, void *ud);
+/* How stats_slots splits [from_ms, to_ms): whole 15-minute slots [*lo, *hi) read from the
+ * rollup, the partial ones [from_ms, *lo) and [*hi, to_ms) counted from the calls table (either
+ * may be empty; inside one slot *lo = *hi = to_ms, so calls cover it all). */
+void dc__store_stats_bounds(int64_t from_ms, int64_t to_ms, int64_t *lo, int64_t *hi);
 
 /* {"logo_url":null,"background_color":"#FFFFFF","text_color":"#000000","button_theme":"default"} */
 extern const char dc__store_default_branding[];

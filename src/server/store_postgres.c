@@ -27,6 +27,47 @@
  * "dcal"). */
 #define DC__PG_MIGRATE_LOCK "1684234604"
 
+/* SQL spliced from macros: kept as written, one clause a line */
+// clang-format off
+/* A call row's contribution to its call_stats row (R is NEW, OLD or a table name). */
+#define DC__PG_SLOT(R) R ".created_ms - " R ".created_ms % 900000"
+#define DC__PG_DUR(R)                                                                              \
+    "CASE WHEN " R ".answered_ms > 0 AND " R ".ended_ms >= " R ".answered_ms THEN " R              \
+    ".ended_ms - " R ".answered_ms ELSE 0 END"
+#define DC__PG_MOS(R) "CASE WHEN " R ".q_samples > 0 THEN coalesce(" R ".mos_avg, 0) ELSE 0 END"
+#define DC__PG_MOSMIN(R) "CASE WHEN " R ".q_samples > 0 THEN " R ".mos_min END"
+#define DC__PG_KEY(R)                                                                              \
+    "account_id = " R ".account_id AND slot_ms = " DC__PG_SLOT(R) " AND reason = " R ".reason"
+/* least() skips NULLs; min is idempotent, so adding after a recompute is exact. */
+#define DC__PG_ADD                                                                                 \
+    "INSERT INTO call_stats VALUES (NEW.account_id, " DC__PG_SLOT("NEW") ", NEW.reason, 1,"        \
+    " (NEW.answered_ms > 0)::int, " DC__PG_DUR("NEW") ", (NEW.q_samples > 0)::int, "               \
+    DC__PG_MOS("NEW") ", " DC__PG_MOSMIN("NEW") ") ON CONFLICT (account_id, slot_ms, reason)"      \
+    " DO UPDATE SET calls = call_stats.calls + 1,"                                                 \
+    " answered = call_stats.answered + excluded.answered,"                                         \
+    " duration_ms = call_stats.duration_ms + excluded.duration_ms,"                                \
+    " q_calls = call_stats.q_calls + excluded.q_calls,"                                            \
+    " mos_sum = call_stats.mos_sum + excluded.mos_sum,"                                            \
+    " mos_min = least(call_stats.mos_min, excluded.mos_min)"
+/* A minimum cannot be subtracted: it is read again from the slot's calls (the table already holds
+ * the new row, which DC__PG_ADD merges after). */
+#define DC__PG_SUB                                                                                 \
+    "UPDATE call_stats SET calls = calls - 1, answered = answered - (OLD.answered_ms > 0)::int,"   \
+    " duration_ms = duration_ms - " DC__PG_DUR("OLD") ","                                          \
+    " q_calls = q_calls - (OLD.q_samples > 0)::int, mos_sum = mos_sum - " DC__PG_MOS("OLD") ","    \
+    " mos_min = CASE WHEN OLD.q_samples > 0 THEN (SELECT min(c.mos_min) FROM calls c"              \
+    " WHERE c.account_id = OLD.account_id AND c.created_ms >= " DC__PG_SLOT("OLD")                 \
+    " AND c.created_ms < " DC__PG_SLOT("OLD") " + 900000 AND c.state = 'ended'"                    \
+    " AND c.reason = OLD.reason AND c.q_samples > 0) ELSE mos_min END WHERE " DC__PG_KEY("OLD")
+/* The aggregate of the ended calls created in [lo, hi) of account $1, per slot and reason. */
+#define DC__PG_SCAN(lo, hi)                                                                        \
+    "SELECT " DC__PG_SLOT("calls") ", reason, count(*), count(*) FILTER (WHERE answered_ms > 0),"  \
+    " sum(" DC__PG_DUR("calls") "), count(*) FILTER (WHERE q_samples > 0), coalesce(sum("          \
+    DC__PG_MOS("calls") "), 0), min(" DC__PG_MOSMIN("calls") ") FROM calls"                        \
+    " WHERE account_id = $1 AND state = 'ended' AND created_ms >= " lo " AND created_ms < " hi     \
+    " GROUP BY 1, 2"
+
+// clang-format on
 /* Forward migrations, applied in order, each in its own transaction;
  * dcall_schema.version counts how many have run. Never edit a shipped entry:
  * append a new one. The schema mirrors the SQLite one column for column. */
@@ -81,12 +122,47 @@ static const char *const dc__migrations[] = {
     " ADD COLUMN mos_avg DOUBLE PRECISION, ADD COLUMN mos_min DOUBLE PRECISION,"
     " ADD COLUMN loss_pct DOUBLE PRECISION, ADD COLUMN rtt_ms DOUBLE PRECISION,"
     " ADD COLUMN jitter_ms DOUBLE PRECISION;",
-    /* 3: dashboard sign-in (web users, web sessions, allowed origins). PLACEHOLDER: owned by
-     * the dashboard-auth work; replace before it ships. */
-    "SELECT 1;",
-    /* 4: stats rollups per account, 15-minute slot and reason. PLACEHOLDER: owned by the
-     * stats work; replace before it ships. */
-    "SELECT 1;",
+    /* 3: dashboard sign-in: web users (e-mail unique case-insensitively), web sessions (the
+     * SHA-256 of the cookie token), and the origins allowed to open /v1/ws */
+    "ALTER TABLE accounts ADD COLUMN allowed_origins TEXT NOT NULL DEFAULT '[]';"
+    "CREATE TABLE web_users ("
+    " id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id),"
+    " email TEXT NOT NULL, password_hash TEXT NOT NULL, created_ms BIGINT NOT NULL);"
+    "CREATE UNIQUE INDEX web_users_email ON web_users(lower(email));"
+    "CREATE INDEX web_users_acc ON web_users(account_id);"
+    "CREATE TABLE web_sessions ("
+    " token_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL,"
+    " account_id TEXT NOT NULL REFERENCES accounts(id),"
+    " user_id TEXT NOT NULL REFERENCES web_users(id), created_ms BIGINT NOT NULL,"
+    " expires_ms BIGINT NOT NULL);"
+    "CREATE INDEX web_sessions_expiry ON web_sessions(expires_ms);",
+    /* 4: stats rollups per account, 15-minute slot and reason (store.h, dc__stats_slot),
+     * backfilled from the ended calls and kept in step by triggers, as on SQLite: a call's row
+     * counts in its slot while it is ended; re-saving it unchanged touches nothing. */
+    // clang-format off
+    "CREATE TABLE call_stats ("
+    " account_id TEXT NOT NULL, slot_ms BIGINT NOT NULL, reason TEXT NOT NULL,"
+    " calls BIGINT NOT NULL, answered BIGINT NOT NULL, duration_ms BIGINT NOT NULL,"
+    " q_calls BIGINT NOT NULL, mos_sum DOUBLE PRECISION NOT NULL, mos_min DOUBLE PRECISION,"
+    " PRIMARY KEY (account_id, slot_ms, reason));"
+    "INSERT INTO call_stats SELECT account_id, " DC__PG_SLOT("calls") ", reason, count(*),"
+    " count(*) FILTER (WHERE answered_ms > 0), sum(" DC__PG_DUR("calls") "),"
+    " count(*) FILTER (WHERE q_samples > 0), coalesce(sum(" DC__PG_MOS("calls") "), 0),"
+    " min(" DC__PG_MOSMIN("calls") ") FROM calls WHERE state = 'ended' GROUP BY 1, 2, 3;"
+    "CREATE FUNCTION dcall_call_stats() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+    " IF TG_OP = 'UPDATE' AND OLD.state = 'ended' THEN " DC__PG_SUB ";"
+    " DELETE FROM call_stats WHERE " DC__PG_KEY("OLD") " AND calls <= 0; END IF;"
+    " IF NEW.state = 'ended' THEN " DC__PG_ADD "; END IF;"
+    " RETURN NULL; END $f$;"
+    "CREATE TRIGGER call_stats_insert AFTER INSERT ON calls FOR EACH ROW"
+    " WHEN (NEW.state = 'ended') EXECUTE FUNCTION dcall_call_stats();"
+    "CREATE TRIGGER call_stats_update AFTER UPDATE ON calls FOR EACH ROW"
+    " WHEN ((OLD.state = 'ended' OR NEW.state = 'ended') AND (OLD.state, OLD.reason,"
+    " OLD.account_id, OLD.created_ms, OLD.answered_ms, OLD.ended_ms, OLD.q_samples, OLD.mos_avg,"
+    " OLD.mos_min) IS DISTINCT FROM (NEW.state, NEW.reason, NEW.account_id, NEW.created_ms,"
+    " NEW.answered_ms, NEW.ended_ms, NEW.q_samples, NEW.mos_avg, NEW.mos_min))"
+    " EXECUTE FUNCTION dcall_call_stats();",
+    // clang-format on
 };
 #define DC__N_MIGRATIONS ((int)(sizeof dc__migrations / sizeof dc__migrations[0]))
 _Static_assert(DC__N_MIGRATIONS == DC__SCHEMA_VERSION, "one migration per schema version");
@@ -96,6 +172,12 @@ enum dc__st {
     ST_ACC_GET,
     ST_ACC_BY_KEY,
     ST_ACC_UPDATE,
+    ST_WEB_USER_INSERT,
+    ST_WEB_USER_BY_EMAIL,
+    ST_WEB_SESSION_INSERT,
+    ST_WEB_SESSION_GET,
+    ST_WEB_SESSION_DELETE,
+    ST_WEB_SESSION_PURGE,
     ST_CALL_UPSERT,
     ST_CALL_FIND_CLIENT,
     ST_CALL_LOAD,
@@ -119,13 +201,25 @@ enum dc__st {
 
 static const char *const dc__sql[ST__COUNT] = {
     [ST_ACC_INSERT] =
-        "INSERT INTO accounts (" DC__ACC_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+        "INSERT INTO accounts (" DC__ACC_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
     [ST_ACC_GET] = "SELECT " DC__ACC_COLS " FROM accounts WHERE id = $1",
     [ST_ACC_BY_KEY] = "SELECT " DC__ACC_COLS " FROM accounts WHERE api_key = $1",
     [ST_ACC_UPDATE] = "UPDATE accounts SET name = $2, ring_timeout_s = $3, dev_key_auth = $4,"
                       " webhook_url = $5, webhook_events = $6, webhook_secret_sealed = $7,"
                       " branding = $8, api_secret_sealed = coalesce($9, api_secret_sealed),"
-                      " kid = $10 WHERE id = $1",
+                      " kid = $10, allowed_origins = $11 WHERE id = $1",
+    [ST_WEB_USER_INSERT] =
+        "INSERT INTO web_users (" DC__WEB_USER_COLS ") VALUES ($1,$2,$3,$4,$5)",
+    [ST_WEB_USER_BY_EMAIL] =
+        "SELECT " DC__WEB_USER_COLS " FROM web_users WHERE lower(email) = lower($1)",
+    [ST_WEB_SESSION_INSERT] = "INSERT INTO web_sessions (token_hash, csrf, account_id, user_id,"
+                              " created_ms, expires_ms) VALUES ($1,$2,$3,$4,$5,$6)",
+    [ST_WEB_SESSION_GET] =
+        "SELECT s.token_hash, s.csrf, s.account_id, s.user_id, u.email, s.created_ms,"
+        " s.expires_ms FROM web_sessions s JOIN web_users u ON u.id = s.user_id"
+        " AND u.account_id = s.account_id WHERE s.token_hash = $1 AND s.expires_ms > $2",
+    [ST_WEB_SESSION_DELETE] = "DELETE FROM web_sessions WHERE account_id = $1 AND token_hash = $2",
+    [ST_WEB_SESSION_PURGE] = "DELETE FROM web_sessions WHERE expires_ms <= $1",
     [ST_CALL_UPSERT] =
         "INSERT INTO calls (" DC__CALL_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,"
         "$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"
@@ -155,9 +249,13 @@ static const char *const dc__sql[ST__COUNT] = {
                          "event, attempts, next_ms, created_ms,"
                          " state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
                          "'pending') RETURNING id",
-    [ST_STATS] = "SELECT (created_ms / 900000) * 900000, reason, count(*) FROM calls"
-                 " WHERE account_id = $1 AND state = 'ended' AND created_ms >= $2"
-                 " AND created_ms < $3 GROUP BY 1, 2 ORDER BY 1, 2",
+    /* $2..$3: the whole slots (from the rollup); [$4, $2) and [$3, $5): the partial ones */
+    // clang-format off
+    [ST_STATS] = "SELECT slot_ms, reason, calls, answered, duration_ms, q_calls, mos_sum, mos_min"
+                 " FROM call_stats WHERE account_id = $1 AND slot_ms >= $2::bigint"
+                 " AND slot_ms < $3::bigint UNION ALL " DC__PG_SCAN("$4::bigint", "$2::bigint")
+                 " UNION ALL " DC__PG_SCAN("$3::bigint", "$5::bigint"),
+    // clang-format on
     [ST_MISSED_ADD] = "INSERT INTO missed (account_id, cuid, call_id, payload, delivered,"
                       " created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
     /* one statement reads and marks, so two nodes never both deliver a
@@ -530,8 +628,9 @@ static int pg_account_insert(dc__store *base, const dc__account *a, const char *
                        "[]",
                        NULL,
                        dc__store_default_branding,
-                       dc__i64(created, a->created_ms)};
-    return dc__q((dc__pg *)base, ST_ACC_INSERT, 12, p, NULL);
+                       dc__i64(created, a->created_ms),
+                       "[]"};
+    return dc__q((dc__pg *)base, ST_ACC_INSERT, 13, p, NULL);
 }
 
 static int pg_account_update(dc__store *base, const dc__account *a, const dc__account_cols *c)
@@ -546,8 +645,68 @@ static int pg_account_update(dc__store *base, const dc__account *a, const dc__ac
                        c->wh_sealed,
                        c->branding,
                        c->api_sealed,
-                       a->kid[0] ? a->kid : "k1"};
-    return dc__q_changed((dc__pg *)base, ST_ACC_UPDATE, 10, p);
+                       a->kid[0] ? a->kid : "k1",
+                       c->origins};
+    return dc__q_changed((dc__pg *)base, ST_ACC_UPDATE, 11, p);
+}
+
+/* ---- dashboard sign-in ---------------------------------------------------------------------- */
+
+static int pg_web_user_insert(dc__store *base, const dc__web_user *u)
+{
+    dc__num created;
+    const char *p[] = {u->id, u->account_id, u->email, u->password_hash,
+                       dc__i64(created, u->created_ms)};
+    return dc__q((dc__pg *)base, ST_WEB_USER_INSERT, 5, p, NULL);
+}
+
+static int pg_web_user_by_email(dc__store *base, const char *email, dc__web_user *out)
+{
+    PGresult *res = NULL;
+    const char *p[] = {email};
+    int rc = dc__q_first((dc__pg *)base, ST_WEB_USER_BY_EMAIL, 1, p, &res);
+    if (rc)
+        return rc;
+    dc__store_row row = dc__row(res, 0);
+    dc__store_web_user_row(&row, out);
+    PQclear(res);
+    return 0;
+}
+
+static int pg_web_session_insert(dc__store *base, const dc__web_session *ws)
+{
+    dc__num created, expires;
+    const char *p[] = {ws->token_hash, ws->csrf, ws->account_id, ws->user_id,
+                       dc__i64(created, ws->created_ms), dc__i64(expires, ws->expires_ms)};
+    return dc__q((dc__pg *)base, ST_WEB_SESSION_INSERT, 6, p, NULL);
+}
+
+static int pg_web_session_get(dc__store *base, const char *token_hash, int64_t now_ms,
+                              dc__web_session *out)
+{
+    PGresult *res = NULL;
+    dc__num now;
+    const char *p[] = {token_hash, dc__i64(now, now_ms)};
+    int rc = dc__q_first((dc__pg *)base, ST_WEB_SESSION_GET, 2, p, &res);
+    if (rc)
+        return rc;
+    dc__store_row row = dc__row(res, 0);
+    dc__store_web_session_row(&row, out);
+    PQclear(res);
+    return 0;
+}
+
+static int pg_web_session_delete(dc__store *base, const char *account_id, const char *token_hash)
+{
+    const char *p[] = {account_id, token_hash};
+    return dc__q_changed((dc__pg *)base, ST_WEB_SESSION_DELETE, 2, p);
+}
+
+static int pg_web_sessions_purge(dc__store *base, int64_t now_ms)
+{
+    dc__num now;
+    const char *p[] = {dc__i64(now, now_ms)};
+    return dc__q((dc__pg *)base, ST_WEB_SESSION_PURGE, 1, p, NULL);
 }
 
 /* ---- calls
@@ -821,14 +980,30 @@ static int pg_stats_slots(dc__store *base, const char *account_id, int64_t from_
                           dc__stats_cb cb, void *ud)
 {
     dc__pg *s = (dc__pg *)base;
-    dc__num from, to;
-    const char *p[] = {account_id, dc__i64(from, from_ms), dc__i64(to, to_ms)};
+    dc__num from, to, lo_s, hi_s;
+    int64_t lo, hi;
+    dc__store_stats_bounds(from_ms, to_ms, &lo, &hi);
+    const char *p[] = {account_id, dc__i64(lo_s, lo), dc__i64(hi_s, hi), dc__i64(from, from_ms),
+                       dc__i64(to, to_ms)};
     PGresult *res = NULL;
-    int rc = dc__q(s, ST_STATS, 3, p, &res);
+    int rc = dc__q(s, ST_STATS, 5, p, &res);
     if (rc)
         return rc;
-    for (int i = 0; i < PQntuples(res); i++)
-        cb(dc__int(res, i, 0), PQgetvalue(res, i, 1), dc__int(res, i, 2), ud);
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *mos_sum = dc__v(res, i, 6), *mos_min = dc__v(res, i, 7);
+        dc__stats_slot v = {
+            .slot_ms = dc__int(res, i, 0),
+            .reason = PQgetvalue(res, i, 1),
+            .calls = dc__int(res, i, 2),
+            .answered = dc__int(res, i, 3),
+            .duration_ms = dc__int(res, i, 4),
+            .q_calls = dc__int(res, i, 5),
+            .mos_sum = mos_sum ? strtod(mos_sum, NULL) : 0.0,
+            .mos_min = mos_min ? strtod(mos_min, NULL) : 0.0,
+        };
+        if (v.calls > 0)
+            cb(&v, ud);
+    }
     PQclear(res);
     return 0;
 }
@@ -1004,6 +1179,12 @@ static const struct dc__store_ops dc__postgres_ops = {
     .account_insert = pg_account_insert,
     .account_fetch = pg_account_fetch,
     .account_update = pg_account_update,
+    .web_user_insert = pg_web_user_insert,
+    .web_user_by_email = pg_web_user_by_email,
+    .web_session_insert = pg_web_session_insert,
+    .web_session_get = pg_web_session_get,
+    .web_session_delete = pg_web_session_delete,
+    .web_sessions_purge = pg_web_sessions_purge,
     .call_save = pg_call_save,
     .begin = pg_begin,
     .commit = pg_commit,

@@ -17,6 +17,46 @@
 
 #define MOD "store"
 
+/* SQL spliced from macros: kept as written, one clause a line */
+// clang-format off
+/* A call row's contribution to its call_stats row (R is "new", "old" or a table name). */
+#define DC__SQ_SLOT(R) R ".created_ms - " R ".created_ms % 900000"
+#define DC__SQ_DUR(R)                                                                              \
+    "CASE WHEN " R ".answered_ms > 0 AND " R ".ended_ms >= " R ".answered_ms THEN " R              \
+    ".ended_ms - " R ".answered_ms ELSE 0 END"
+#define DC__SQ_MOS(R) "CASE WHEN " R ".q_samples > 0 THEN coalesce(" R ".mos_avg, 0) ELSE 0 END"
+#define DC__SQ_MOSMIN(R) "CASE WHEN " R ".q_samples > 0 THEN " R ".mos_min END"
+#define DC__SQ_KEY(R)                                                                              \
+    "account_id = " R ".account_id AND slot_ms = " DC__SQ_SLOT(R) " AND reason = " R ".reason"
+/* Adds the new row (when ended); min() is idempotent, so adding after a recompute is exact. */
+#define DC__SQ_ADD                                                                                 \
+    "INSERT INTO call_stats SELECT new.account_id, " DC__SQ_SLOT("new") ", new.reason, 1,"         \
+    " new.answered_ms > 0, " DC__SQ_DUR("new") ", new.q_samples > 0, " DC__SQ_MOS("new") ", "      \
+    DC__SQ_MOSMIN("new") " WHERE new.state = 'ended'"                                              \
+    " ON CONFLICT (account_id, slot_ms, reason) DO UPDATE SET calls = calls + excluded.calls,"     \
+    " answered = answered + excluded.answered, duration_ms = duration_ms + excluded.duration_ms,"  \
+    " q_calls = q_calls + excluded.q_calls, mos_sum = mos_sum + excluded.mos_sum,"                 \
+    " mos_min = min(coalesce(mos_min, excluded.mos_min), coalesce(excluded.mos_min, mos_min))"
+/* Takes the old row (when it was ended) out; a minimum cannot be subtracted, so it is read again
+ * from the slot's calls (the table already holds the new row, which DC__SQ_ADD merges after). */
+#define DC__SQ_SUB                                                                                 \
+    "UPDATE call_stats SET calls = calls - 1, answered = answered - (old.answered_ms > 0),"        \
+    " duration_ms = duration_ms - " DC__SQ_DUR("old") ", q_calls = q_calls - (old.q_samples > 0)," \
+    " mos_sum = mos_sum - " DC__SQ_MOS("old") ", mos_min = CASE WHEN old.q_samples > 0 THEN"       \
+    " (SELECT min(c.mos_min) FROM calls c WHERE c.account_id = old.account_id"                     \
+    " AND c.created_ms >= " DC__SQ_SLOT("old") " AND c.created_ms < " DC__SQ_SLOT("old")           \
+    " + 900000 AND c.state = 'ended' AND c.reason = old.reason AND c.q_samples > 0)"               \
+    " ELSE mos_min END WHERE old.state = 'ended' AND " DC__SQ_KEY("old")
+#define DC__SQ_DROP_EMPTY                                                                          \
+    "DELETE FROM call_stats WHERE old.state = 'ended' AND " DC__SQ_KEY("old") " AND calls <= 0"
+/* The aggregate of the ended calls created in [lo, hi) of account ?1, per slot and reason. */
+#define DC__SQ_SCAN(lo, hi)                                                                        \
+    "SELECT " DC__SQ_SLOT("calls") ", reason, count(*), sum(answered_ms > 0), sum("                \
+    DC__SQ_DUR("calls") "), sum(q_samples > 0), total(" DC__SQ_MOS("calls") "), min("              \
+    DC__SQ_MOSMIN("calls") ") FROM calls WHERE account_id = ?1 AND state = 'ended'"                \
+    " AND created_ms >= " lo " AND created_ms < " hi " GROUP BY 1, 2"
+
+// clang-format on
 /* Forward migrations, applied in order, each in its own transaction; PRAGMA user_version counts
  * how many have run. Never edit a shipped entry: append a new one. */
 static const char *const dc__migrations[] = {
@@ -62,12 +102,44 @@ static const char *const dc__migrations[] = {
     "ALTER TABLE calls ADD COLUMN loss_pct REAL;"
     "ALTER TABLE calls ADD COLUMN rtt_ms REAL;"
     "ALTER TABLE calls ADD COLUMN jitter_ms REAL;",
-    /* 3: dashboard sign-in (web users, web sessions, allowed origins). PLACEHOLDER: owned by
-     * the dashboard-auth work; replace before it ships. */
-    "SELECT 1;",
-    /* 4: stats rollups per account, 15-minute slot and reason. PLACEHOLDER: owned by the
-     * stats work; replace before it ships. */
-    "SELECT 1;",
+    /* 3: dashboard sign-in: web users (e-mail unique case-insensitively), web sessions (the
+     * SHA-256 of the cookie token), and the origins allowed to open /v1/ws */
+    "ALTER TABLE accounts ADD COLUMN allowed_origins TEXT NOT NULL DEFAULT '[]';"
+    "CREATE TABLE web_users ("
+    " id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id),"
+    " email TEXT NOT NULL, password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX web_users_email ON web_users(lower(email));"
+    "CREATE INDEX web_users_acc ON web_users(account_id);"
+    "CREATE TABLE web_sessions ("
+    " token_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL,"
+    " account_id TEXT NOT NULL REFERENCES accounts(id),"
+    " user_id TEXT NOT NULL REFERENCES web_users(id), created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL);"
+    "CREATE INDEX web_sessions_expiry ON web_sessions(expires_ms);",
+    /* 4: stats rollups per account, 15-minute slot and reason (store.h, dc__stats_slot),
+     * backfilled from the ended calls and kept in step by triggers: a call's row counts in its
+     * slot while it is ended, so a save that ends a call adds it, re-saving an ended call
+     * unchanged touches nothing and changing one moves its contribution. */
+    // clang-format off
+    "CREATE TABLE call_stats ("
+    " account_id TEXT NOT NULL, slot_ms INTEGER NOT NULL, reason TEXT NOT NULL,"
+    " calls INTEGER NOT NULL, answered INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
+    " q_calls INTEGER NOT NULL, mos_sum REAL NOT NULL, mos_min REAL,"
+    " PRIMARY KEY (account_id, slot_ms, reason)) WITHOUT ROWID;"
+    "INSERT INTO call_stats SELECT account_id, " DC__SQ_SLOT("calls") ", reason, count(*),"
+    " sum(answered_ms > 0), sum(" DC__SQ_DUR("calls") "), sum(q_samples > 0),"
+    " total(" DC__SQ_MOS("calls") "), min(" DC__SQ_MOSMIN("calls") ") FROM calls"
+    " WHERE state = 'ended' GROUP BY 1, 2, 3;"
+    "CREATE TRIGGER call_stats_insert AFTER INSERT ON calls WHEN new.state = 'ended' BEGIN "
+    DC__SQ_ADD "; END;"
+    "CREATE TRIGGER call_stats_update AFTER UPDATE ON calls"
+    " WHEN (old.state = 'ended' OR new.state = 'ended') AND (old.state IS NOT new.state"
+    " OR old.reason IS NOT new.reason OR old.account_id IS NOT new.account_id"
+    " OR old.created_ms IS NOT new.created_ms OR old.answered_ms IS NOT new.answered_ms"
+    " OR old.ended_ms IS NOT new.ended_ms OR old.q_samples IS NOT new.q_samples"
+    " OR old.mos_avg IS NOT new.mos_avg OR old.mos_min IS NOT new.mos_min) BEGIN "
+    DC__SQ_SUB "; " DC__SQ_ADD "; " DC__SQ_DROP_EMPTY "; END;",
+    // clang-format on
 };
 #define DC__N_MIGRATIONS ((int)(sizeof dc__migrations / sizeof dc__migrations[0]))
 _Static_assert(DC__N_MIGRATIONS == DC__SCHEMA_VERSION, "one migration per schema version");
@@ -80,6 +152,12 @@ enum dc__st {
     ST_ACC_GET,
     ST_ACC_BY_KEY,
     ST_ACC_UPDATE,
+    ST_WEB_USER_INSERT,
+    ST_WEB_USER_BY_EMAIL,
+    ST_WEB_SESSION_INSERT,
+    ST_WEB_SESSION_GET,
+    ST_WEB_SESSION_DELETE,
+    ST_WEB_SESSION_PURGE,
     ST_CALL_UPSERT,
     ST_CALL_FIND_CLIENT,
     ST_CALL_LOAD,
@@ -106,13 +184,24 @@ static const char *const dc__sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_ACC_INSERT] = "INSERT INTO accounts (" DC__ACC_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_ACC_INSERT] = "INSERT INTO accounts (" DC__ACC_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_ACC_GET] = "SELECT " DC__ACC_COLS " FROM accounts WHERE id = ?",
     [ST_ACC_BY_KEY] = "SELECT " DC__ACC_COLS " FROM accounts WHERE api_key = ?",
     [ST_ACC_UPDATE] = "UPDATE accounts SET name = ?2, ring_timeout_s = ?3, dev_key_auth = ?4,"
                       " webhook_url = ?5, webhook_events = ?6, webhook_secret_sealed = ?7,"
                       " branding = ?8, api_secret_sealed = coalesce(?9, api_secret_sealed),"
-                      " kid = ?10 WHERE id = ?1",
+                      " kid = ?10, allowed_origins = ?11 WHERE id = ?1",
+    [ST_WEB_USER_INSERT] = "INSERT INTO web_users (" DC__WEB_USER_COLS ") VALUES (?,?,?,?,?)",
+    [ST_WEB_USER_BY_EMAIL] =
+        "SELECT " DC__WEB_USER_COLS " FROM web_users WHERE lower(email) = lower(?)",
+    [ST_WEB_SESSION_INSERT] = "INSERT INTO web_sessions (token_hash, csrf, account_id, user_id,"
+                              " created_ms, expires_ms) VALUES (?,?,?,?,?,?)",
+    [ST_WEB_SESSION_GET] =
+        "SELECT s.token_hash, s.csrf, s.account_id, s.user_id, u.email, s.created_ms,"
+        " s.expires_ms FROM web_sessions s JOIN web_users u ON u.id = s.user_id"
+        " AND u.account_id = s.account_id WHERE s.token_hash = ? AND s.expires_ms > ?",
+    [ST_WEB_SESSION_DELETE] = "DELETE FROM web_sessions WHERE account_id = ? AND token_hash = ?",
+    [ST_WEB_SESSION_PURGE] = "DELETE FROM web_sessions WHERE expires_ms <= ?",
     [ST_CALL_UPSERT] =
         "INSERT INTO calls (" DC__CALL_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
         "?,?,?,?,?,?)"
@@ -137,9 +226,12 @@ static const char *const dc__sql[ST__COUNT] = {
         "INSERT INTO outbox (account_id, kind, url, body, event, attempts, next_ms, created_ms,"
         " state) VALUES (?1, ?2, ?3, ?4,"
         " CASE WHEN json_valid(?4) THEN json_extract(?4, '$.type') END, ?5, ?6, ?7, 'pending')",
-    [ST_STATS] = "SELECT (created_ms / 900000) * 900000, reason, count(*) FROM calls"
-                 " WHERE account_id = ? AND state = 'ended' AND created_ms >= ? AND created_ms < ?"
-                 " GROUP BY 1, 2 ORDER BY 1, 2",
+    /* ?2..?3: the whole slots (from the rollup); [?4, ?2) and [?3, ?5): the partial ones */
+    // clang-format off
+    [ST_STATS] = "SELECT slot_ms, reason, calls, answered, duration_ms, q_calls, mos_sum, mos_min"
+                 " FROM call_stats WHERE account_id = ?1 AND slot_ms >= ?2 AND slot_ms < ?3"
+                 " UNION ALL " DC__SQ_SCAN("?4", "?2") " UNION ALL " DC__SQ_SCAN("?3", "?5"),
+    // clang-format on
     [ST_MISSED_ADD] = "INSERT INTO missed (account_id, cuid, call_id, payload, delivered,"
                       " created_ms) VALUES (?, ?, ?, ?, ?, ?)",
     [ST_MISSED_UNDELIVERED] = "SELECT id, call_id, payload FROM missed WHERE account_id = ?"
@@ -509,7 +601,8 @@ static int sq_account_insert(dc__store *base, const dc__account *a, const char *
                          DC__T("[]"),
                          DC__T(NULL),
                          DC__T(dc__store_default_branding),
-                         DC__I(a->created_ms)};
+                         DC__I(a->created_ms),
+                         DC__T("[]")};
     return dc__exec((dc__sq *)base, ST_ACC_INSERT, p, DC__NVALS(p), "account create");
 }
 
@@ -524,8 +617,77 @@ static int sq_account_update(dc__store *base, const dc__account *a, const dc__ac
                          DC__T(c->wh_sealed),
                          DC__T(c->branding),
                          DC__T(c->api_sealed),
-                         DC__T(a->kid[0] ? a->kid : "k1")};
+                         DC__T(a->kid[0] ? a->kid : "k1"),
+                         DC__T(c->origins)};
     return dc__exec_changed((dc__sq *)base, ST_ACC_UPDATE, p, DC__NVALS(p), "account update");
+}
+
+/* ---- dashboard sign-in -------------------------------------------------------------------- */
+
+static int sq_web_user_insert(dc__store *base, const dc__web_user *u)
+{
+    const dc__val p[] = {DC__T(u->id), DC__T(u->account_id), DC__T(u->email),
+                         DC__T(u->password_hash), DC__I(u->created_ms)};
+    return dc__exec((dc__sq *)base, ST_WEB_USER_INSERT, p, DC__NVALS(p), "web user insert");
+}
+
+/* Reads the first row of statement which, bound to n vals, with read. */
+static int dc__web_fetch(dc__sq *s, enum dc__st which, const dc__val *vals, int n,
+                         void (*read)(const dc__store_row *, void *), void *out)
+{
+    sqlite3_stmt *st;
+    int rc = dc__bound(s, which, vals, n, &st);
+    if (rc)
+        return rc;
+    rc = dc__first_row(s, st, "web sign-in read");
+    if (!rc) {
+        dc__store_row row = dc__row(st);
+        read(&row, out);
+    }
+    dc__release(st);
+    return rc;
+}
+
+static void dc__read_web_user(const dc__store_row *row, void *out)
+{
+    dc__store_web_user_row(row, out);
+}
+
+static void dc__read_web_session(const dc__store_row *row, void *out)
+{
+    dc__store_web_session_row(row, out);
+}
+
+static int sq_web_user_by_email(dc__store *base, const char *email, dc__web_user *out)
+{
+    const dc__val p[] = {DC__T(email)};
+    return dc__web_fetch((dc__sq *)base, ST_WEB_USER_BY_EMAIL, p, 1, dc__read_web_user, out);
+}
+
+static int sq_web_session_insert(dc__store *base, const dc__web_session *ws)
+{
+    const dc__val p[] = {DC__T(ws->token_hash), DC__T(ws->csrf),       DC__T(ws->account_id),
+                         DC__T(ws->user_id),    DC__I(ws->created_ms), DC__I(ws->expires_ms)};
+    return dc__exec((dc__sq *)base, ST_WEB_SESSION_INSERT, p, DC__NVALS(p), "web session insert");
+}
+
+static int sq_web_session_get(dc__store *base, const char *token_hash, int64_t now_ms,
+                              dc__web_session *out)
+{
+    const dc__val p[] = {DC__T(token_hash), DC__I(now_ms)};
+    return dc__web_fetch((dc__sq *)base, ST_WEB_SESSION_GET, p, 2, dc__read_web_session, out);
+}
+
+static int sq_web_session_delete(dc__store *base, const char *account_id, const char *token_hash)
+{
+    const dc__val p[] = {DC__T(account_id), DC__T(token_hash)};
+    return dc__exec_changed((dc__sq *)base, ST_WEB_SESSION_DELETE, p, 2, "web session delete");
+}
+
+static int sq_web_sessions_purge(dc__store *base, int64_t now_ms)
+{
+    const dc__val p[] = {DC__I(now_ms)};
+    return dc__exec((dc__sq *)base, ST_WEB_SESSION_PURGE, p, 1, "web session purge");
 }
 
 /* ---- calls -------------------------------------------------------------------------------- */
@@ -775,13 +937,26 @@ static int sq_stats_slots(dc__store *base, const char *account_id, int64_t from_
 {
     dc__sq *s = (dc__sq *)base;
     sqlite3_stmt *st;
-    const dc__val p[] = {DC__T(account_id), DC__I(from_ms), DC__I(to_ms)};
+    int64_t lo, hi;
+    dc__store_stats_bounds(from_ms, to_ms, &lo, &hi);
+    const dc__val p[] = {DC__T(account_id), DC__I(lo), DC__I(hi), DC__I(from_ms), DC__I(to_ms)};
     int rc = dc__bound(s, ST_STATS, p, DC__NVALS(p), &st), r;
     if (rc)
         return rc;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
-        cb(sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-           sqlite3_column_int64(st, 2), ud);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        dc__stats_slot v = {
+            .slot_ms = sqlite3_column_int64(st, 0),
+            .reason = (const char *)sqlite3_column_text(st, 1),
+            .calls = sqlite3_column_int64(st, 2),
+            .answered = sqlite3_column_int64(st, 3),
+            .duration_ms = sqlite3_column_int64(st, 4),
+            .q_calls = sqlite3_column_int64(st, 5),
+            .mos_sum = sqlite3_column_double(st, 6),
+            .mos_min = sqlite3_column_double(st, 7),
+        };
+        if (v.reason && v.calls > 0)
+            cb(&v, ud);
+    }
     if (r != SQLITE_DONE)
         rc = dc__fail(s, "stats");
     dc__release(st);
@@ -992,6 +1167,12 @@ static const struct dc__store_ops dc__sqlite_ops = {
     .account_insert = sq_account_insert,
     .account_fetch = sq_account_fetch,
     .account_update = sq_account_update,
+    .web_user_insert = sq_web_user_insert,
+    .web_user_by_email = sq_web_user_by_email,
+    .web_session_insert = sq_web_session_insert,
+    .web_session_get = sq_web_session_get,
+    .web_session_delete = sq_web_session_delete,
+    .web_sessions_purge = sq_web_sessions_purge,
     .call_save = dc__store_call_save_tx,
     .begin = sq_begin,
     .commit = sq_commit,

@@ -59,10 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         r->body[r->body_len] = '\0';
     }
     dc__rest_handle(&fz_srv, r);
+    while (!r->status && r->async) /* sign-up and log-in answer once scrypt is done */
+        uv_run(fz_srv.loop, UV_RUN_ONCE);
     if (!r->status)
         abort(); /* every request gets an answer */
     free(r->body);
-    free(r->resp);
+    if (!r->resp_static) /* the dashboard's pages are static memory */
+        free(r->resp);
     free(r);
     uv_run(fz_srv.loop, UV_RUN_NOWAIT);
     return 0;

@@ -470,22 +470,43 @@ static void test_close_open(void **state)
 }
 
 struct slot {
-    int64_t slot;
+    dc__stats_slot v;
     char reason[16];
-    int64_t count;
 };
 struct slots {
     struct slot v[16];
     int n;
 };
 
-static void stats_cb(int64_t slot_ms, const char *reason, int64_t count, void *ud)
+static void stats_cb(const dc__stats_slot *v, void *ud)
 {
     struct slots *s = ud;
     assert_true(s->n < 16);
-    s->v[s->n].slot = slot_ms;
-    snprintf(s->v[s->n].reason, sizeof s->v[s->n].reason, "%s", reason);
-    s->v[s->n++].count = count;
+    s->v[s->n].v = *v;
+    snprintf(s->v[s->n].reason, sizeof s->v[s->n].reason, "%s", v->reason);
+    s->v[s->n].v.reason = s->v[s->n].reason;
+    s->n++;
+}
+
+/* The (slot, reason) row of a stats_slots answer; fails when it is missing or there twice. */
+static const dc__stats_slot *slot_of(const struct slots *s, int64_t slot, const char *reason)
+{
+    const dc__stats_slot *found = NULL;
+    for (int i = 0; i < s->n; i++) {
+        if (s->v[i].v.slot_ms == slot && !strcmp(s->v[i].reason, reason)) {
+            assert_null(found);
+            found = &s->v[i].v;
+        }
+    }
+    assert_non_null(found);
+    return found;
+}
+
+static struct slots stats_of(dc__store *s, const char *acc, int64_t from, int64_t to)
+{
+    struct slots got = {0};
+    assert_int_equal(dc__store_stats_slots(s, acc, from, to, stats_cb, &got), 0);
+    return got;
 }
 
 static void test_stats(void **state)
@@ -512,17 +533,21 @@ static void test_stats(void **state)
     fill_call(&r, a->id, "c_s7", "c_s7", "rider_1", "driver_7", t0 + 20);
     assert_int_equal(dc__store_call_save(f->s, &r, NULL, 0), 0);
 
-    struct slots got = {0};
-    assert_int_equal(dc__store_stats_slots(f->s, a->id, t0, t0 + 3 * 900000, stats_cb, &got), 0);
+    struct slots got = stats_of(f->s, a->id, t0, t0 + 3 * 900000);
     assert_int_equal(got.n, 3);
-    assert_int_equal(got.v[0].slot, t0);
-    assert_string_equal(got.v[0].reason, "completed");
-    assert_int_equal(got.v[0].count, 2);
-    assert_int_equal(got.v[1].slot, t0);
-    assert_string_equal(got.v[1].reason, "missed");
-    assert_int_equal(got.v[1].count, 1);
-    assert_int_equal(got.v[2].slot, t0 + 900000);
-    assert_int_equal(got.v[2].count, 1);
+    assert_int_equal(slot_of(&got, t0, "completed")->calls, 2);
+    assert_int_equal(slot_of(&got, t0, "missed")->calls, 1);
+    assert_int_equal(slot_of(&got, t0 + 900000, "completed")->calls, 1);
+    /* ranges that cut slots count by creation time exactly: [t0 + 2, t0 + 900001) holds c_s3,
+     * c_s2 and c_s4; one inside a single slot holds c_s3 only */
+    got = stats_of(f->s, a->id, t0 + 2, t0 + 900001);
+    assert_int_equal(got.n, 3);
+    assert_int_equal(slot_of(&got, t0, "completed")->calls, 1);
+    assert_int_equal(slot_of(&got, t0, "missed")->calls, 1);
+    assert_int_equal(slot_of(&got, t0 + 900000, "completed")->calls, 1);
+    got = stats_of(f->s, a->id, t0 + 2, t0 + 6000);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(slot_of(&got, t0, "missed")->calls, 1);
     dc__account_free(a);
     dc__account_free(b);
 }
@@ -790,6 +815,84 @@ static void test_call_quality(void **state)
 
 /* Rows of a version 1 database: an account whose secret is sealed with KEY, an ended call and a
  * ringing one. */
+/* The rollup behind stats_slots: answered calls, durations and quality add up; a call counts
+ * once however often an ended call is saved again; changing an ended call moves it; a call
+ * closed by crash recovery counts. Aligned ranges read the rollup alone, cut ones the calls table
+ * at the edges: both must agree. */
+static void test_stats_rollup(void **state)
+{
+    struct fx *f = *state;
+    dc__account *a = new_account(f->s, "Acme");
+    const int64_t t0 = 1700000100000 - 1700000100000 % 900000;
+    dc__call_rec c1, c2, c3, c4;
+    fill_call(&c1, a->id, "c_r1", "r1", "rider_1", "driver_7", t0 + 1000);
+    fill_call(&c2, a->id, "c_r2", "r2", "rider_2", "driver_7", t0 + 2000);
+    fill_call(&c3, a->id, "c_r3", "r3", "rider_3", "driver_7", t0 + 3000);
+    fill_call(&c4, a->id, "c_r4", "r4", "rider_4", "driver_7", t0 + 4000);
+    dc__call_rec *all[] = {&c1, &c2, &c3, &c4};
+    for (int i = 0; i < 4; i++) /* placed, then answered: nothing counts yet */
+        assert_int_equal(dc__store_call_save(f->s, all[i], NULL, 0), 0);
+    snprintf(c1.state, sizeof c1.state, "ongoing");
+    c1.answered_ms = t0 + 5000;
+    assert_int_equal(dc__store_call_save(f->s, &c1, NULL, 0), 0);
+    assert_int_equal(stats_of(f->s, a->id, t0, t0 + 900000).n, 0);
+
+    end_call(&c1, "completed", t0 + 5000, t0 + 65000); /* 60 s */
+    set_quality(&c1, 4, 4.2, 3.9, 0, 0, 0);
+    end_call(&c2, "completed", t0 + 6000, t0 + 26000); /* 20 s, no quality */
+    end_call(&c3, "completed", t0 + 7000, t0 + 17000); /* 10 s */
+    set_quality(&c3, 2, 3.6, 3.1, 0, 0, 0);
+    end_call(&c4, "missed", 0, t0 + 40000);
+    for (int k = 0; k < 3; k++) /* ended, then saved again (a webhook, a retry): counted once */
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(dc__store_call_save(f->s, all[i], NULL, 0), 0);
+
+    for (int cut = 0; cut < 2; cut++) {
+        struct slots got = cut ? stats_of(f->s, a->id, t0 + 500, t0 + 899000)
+                               : stats_of(f->s, a->id, t0 - 900000, t0 + 900000);
+        assert_int_equal(got.n, 2);
+        const dc__stats_slot *c = slot_of(&got, t0, "completed");
+        assert_int_equal(c->calls, 3);
+        assert_int_equal(c->answered, 3);
+        assert_int_equal(c->duration_ms, 90000);
+        assert_int_equal(c->q_calls, 2);
+        assert_true(fabs(c->mos_sum - 7.8) < 1e-9);
+        assert_true(fabs(c->mos_min - 3.1) < 1e-9);
+        const dc__stats_slot *m = slot_of(&got, t0, "missed");
+        assert_int_equal(m->calls, 1);
+        assert_int_equal(m->answered, 0);
+        assert_int_equal(m->duration_ms, 0);
+        assert_int_equal(m->q_calls, 0);
+    }
+
+    /* an ended call changed: its old figures leave (the minimum too), the new ones count */
+    set_quality(&c3, 3, 3.9, 3.7, 0, 0, 0);
+    assert_int_equal(dc__store_call_save(f->s, &c3, NULL, 0), 0);
+    snprintf(c4.reason, sizeof c4.reason, "declined");
+    assert_int_equal(dc__store_call_save(f->s, &c4, NULL, 0), 0);
+    struct slots got = stats_of(f->s, a->id, t0, t0 + 900000);
+    assert_int_equal(got.n, 2);
+    const dc__stats_slot *c = slot_of(&got, t0, "completed");
+    assert_int_equal(c->calls, 3);
+    assert_int_equal(c->q_calls, 2);
+    assert_true(fabs(c->mos_sum - 8.1) < 1e-9);
+    assert_true(fabs(c->mos_min - 3.7) < 1e-9);
+    assert_int_equal(slot_of(&got, t0, "declined")->calls, 1);
+
+    /* crash recovery ends an open call in the same transaction as its rollup */
+    dc__call_rec c5;
+    fill_call(&c5, a->id, "c_r5", "r5", "rider_5", "driver_7", t0 + 900000 + 10);
+    assert_int_equal(dc__store_call_save(f->s, &c5, NULL, 0), 0);
+    int n = 0;
+    assert_int_equal(
+        dc__store_calls_close_open(f->s, t0 + 950000, "server_restart", NULL, NULL, &n), 0);
+    assert_int_equal(n, 1);
+    got = stats_of(f->s, a->id, t0, t0 + 2 * 900000);
+    assert_int_equal(got.n, 3);
+    assert_int_equal(slot_of(&got, t0 + 900000, "failed")->calls, 1);
+    dc__account_free(a);
+}
+
 static char *v1_rows_sql(void)
 {
     char *sealed = NULL, *sql = NULL;
@@ -815,6 +918,75 @@ static char *v1_rows_sql(void)
 }
 
 /* A database left by a dcalld of schema version 1 is migrated on open and keeps its rows. */
+/* Dashboard sign-in: signup (account + user in one transaction), e-mail unique whatever its
+ * case, sessions by token hash with expiry, scoped deletes, allowed_origins on the account. */
+static void test_web_signin(void **state)
+{
+    struct fx *f = *state;
+    dc__account *a = NULL, *b = NULL, *g = NULL;
+    dc__web_user u, v, w;
+    assert_int_equal(dc__store_web_signup(f->s, "Acme Web", "Owner@Example.com", "scrypt$x", &a, &u),
+                     0);
+    assert_int_equal(strncmp(u.id, "wu_", 3), 0);
+    assert_string_equal(u.account_id, a->id);
+    assert_int_equal(strncmp(a->api_secret, "sk_", 3), 0);
+    assert_int_equal(json_array_size(a->allowed_origins), 0);
+    /* the same address in another case is taken, and nothing of the second signup stays */
+    assert_int_equal(dc__store_web_signup(f->s, "Other", "owner@EXAMPLE.com", "scrypt$y", &b, &v),
+                     DC_EEMAILTAKEN);
+    assert_null(b);
+    assert_int_equal(dc__store_web_user_by_email(f->s, "OWNER@example.COM", &w), 0);
+    assert_string_equal(w.id, u.id);
+    assert_string_equal(w.email, "Owner@Example.com");
+    assert_string_equal(w.password_hash, "scrypt$x");
+    assert_int_equal(dc__store_web_user_by_email(f->s, "nobody@example.com", &w), DC_ENOTFOUND);
+    assert_int_equal(dc__store_web_signup(f->s, "Beta", "beta@example.com", "scrypt$z", &b, &v), 0);
+
+    /* sessions */
+    dc__web_session ws = {.created_ms = 1000, .expires_ms = 5000}, got;
+    memset(ws.token_hash, 'a', 64);
+    snprintf(ws.csrf, sizeof ws.csrf, "csrf1");
+    snprintf(ws.account_id, sizeof ws.account_id, "%s", a->id);
+    snprintf(ws.user_id, sizeof ws.user_id, "%s", u.id);
+    assert_int_equal(dc__store_web_session_add(f->s, &ws), 0);
+    assert_int_equal(dc__store_web_session_get(f->s, ws.token_hash, 4999, &got), 0);
+    assert_string_equal(got.account_id, a->id);
+    assert_string_equal(got.user_id, u.id);
+    assert_string_equal(got.csrf, "csrf1");
+    assert_string_equal(got.email, "Owner@Example.com");
+    assert_int_equal(got.expires_ms, 5000);
+    assert_int_equal(dc__store_web_session_get(f->s, ws.token_hash, 5000, &got), DC_ENOTFOUND);
+    /* another account cannot delete it */
+    assert_int_equal(dc__store_web_session_delete(f->s, b->id, ws.token_hash), DC_ENOTFOUND);
+    assert_int_equal(dc__store_web_session_get(f->s, ws.token_hash, 4000, &got), 0);
+    assert_int_equal(dc__store_web_session_delete(f->s, a->id, ws.token_hash), 0);
+    assert_int_equal(dc__store_web_session_get(f->s, ws.token_hash, 4000, &got), DC_ENOTFOUND);
+    /* purge drops the expired only */
+    dc__web_session w2 = ws, w3 = ws;
+    memset(w2.token_hash, 'b', 64);
+    memset(w3.token_hash, 'c', 64);
+    w3.expires_ms = 9000;
+    assert_int_equal(dc__store_web_session_add(f->s, &w2), 0);
+    assert_int_equal(dc__store_web_session_add(f->s, &w3), 0);
+    assert_int_equal(dc__store_web_sessions_purge(f->s, 6000), 0);
+    assert_int_equal(dc__store_web_session_get(f->s, w2.token_hash, 0, &got), DC_ENOTFOUND);
+    assert_int_equal(dc__store_web_session_get(f->s, w3.token_hash, 0, &got), 0);
+
+    /* allowed_origins round-trips */
+    json_array_append_new(a->allowed_origins, json_string("https://app.example.com"));
+    assert_int_equal(dc__store_account_update(f->s, a), 0);
+    assert_int_equal(dc__store_account_get(f->s, a->id, &g), 0);
+    assert_int_equal(json_array_size(g->allowed_origins), 1);
+    assert_string_equal(json_string_value(json_array_get(g->allowed_origins, 0)),
+                        "https://app.example.com");
+    dc__account_free(g);
+    assert_int_equal(dc__store_account_get(f->s, b->id, &g), 0);
+    assert_int_equal(json_array_size(g->allowed_origins), 0);
+    dc__account_free(g);
+    dc__account_free(a);
+    dc__account_free(b);
+}
+
 static void test_migrate_v1(void **state)
 {
     struct fx *f = *state;
@@ -846,9 +1018,23 @@ static void test_migrate_v1(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "duration_ms")), 41250);
     json_decref(j);
 
+    /* migration 4 backfilled the stats rollup from the ended calls (an aligned range reads the
+     * rollup alone) */
+    const int64_t v1slot = 1600000001000 - 1600000001000 % 900000;
+    struct slots got = stats_of(s, "acc_v1", v1slot, v1slot + 900000);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(slot_of(&got, v1slot, "completed")->calls, 1);
+    assert_int_equal(slot_of(&got, v1slot, "completed")->duration_ms, 41250);
+    assert_int_equal(slot_of(&got, v1slot, "completed")->q_calls, 0);
+
     /* the old rows take a quality summary like new ones */
     set_quality(l, 3, 4.25, 3.75, 0.5, 120.0, 12.0);
     assert_int_equal(dc__store_call_save(s, l, NULL, 0), 0);
+    got = stats_of(s, "acc_v1", v1slot, v1slot + 900000);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(slot_of(&got, v1slot, "completed")->calls, 1);
+    assert_int_equal(slot_of(&got, v1slot, "completed")->q_calls, 1);
+    assert_true(fabs(slot_of(&got, v1slot, "completed")->mos_min - 3.75) < 1e-9);
     dc__call_rec *l2 = NULL;
     assert_int_equal(dc__store_call_load(s, "acc_v1", "c_v1done", &l2), 0);
     assert_quality_eq(l2, l);
@@ -890,11 +1076,13 @@ static void test_migrate_v1(void **state)
         cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),                          \
         cmocka_unit_test_setup_teardown(test_close_open, setup, teardown),                         \
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),                              \
+        cmocka_unit_test_setup_teardown(test_stats_rollup, setup, teardown),                       \
         cmocka_unit_test_setup_teardown(test_missed, setup, teardown),                             \
         cmocka_unit_test_setup_teardown(test_revoke, setup, teardown),                             \
         cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),                             \
         cmocka_unit_test_setup_teardown(test_schema_reopen, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_call_quality, setup, teardown),                       \
+        cmocka_unit_test_setup_teardown(test_web_signin, setup, teardown),                         \
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown)
 
 #endif
