@@ -34,11 +34,13 @@ static void dc__csv_put(dc__csvbuf *b, const char *s, size_t n)
 }
 
 /* One field: as is, or in double quotes (inner quotes doubled) when it holds a comma, a quote,
- * CR or LF. */
-static void dc__csv_field(dc__csvbuf *b, const char *v, int last)
+ * CR or LF. Text that a spreadsheet would run as a formula (starting with = + - @ TAB or CR) gets
+ * a leading apostrophe, as OWASP advises against CSV injection. */
+static void dc__csv_field(dc__csvbuf *b, const char *v, int text, int last)
 {
-    if (v && v[strcspn(v, ",\"\r\n")]) {
-        dc__csv_put(b, "\"", 1);
+    int formula = text && v && v[0] && strchr("=+-@\t\r", v[0]);
+    if (v && (formula || v[strcspn(v, ",\"\r\n")])) {
+        dc__csv_put(b, formula ? "\"'" : "\"", formula ? 2 : 1);
         for (const char *q; (q = strchr(v, '"')); v = q + 1) {
             dc__csv_put(b, v, (size_t)(q - v));
             dc__csv_put(b, "\"\"", 2);
@@ -77,7 +79,8 @@ static void dc__csv_row(dc__csvbuf *b, json_t *call)
         json_t *v = !strcmp(dc__csv_cols[i], "mos_avg")
                         ? json_object_get(json_object_get(call, "quality"), "mos_avg")
                         : json_object_get(call, dc__csv_cols[i]);
-        dc__csv_field(b, dc__csv_text(v, num, sizeof num), i == DC__CSV_NCOLS - 1);
+        dc__csv_field(b, dc__csv_text(v, num, sizeof num), json_is_string(v),
+                      i == DC__CSV_NCOLS - 1);
     }
 }
 
@@ -90,7 +93,7 @@ int dc__calls_csv(dc__store *store, const char *account_id, const dc__call_filte
     size_t rows = 0;
     int rc = 0;
     for (int i = 0; i < DC__CSV_NCOLS; i++)
-        dc__csv_field(&b, dc__csv_cols[i], i == DC__CSV_NCOLS - 1);
+        dc__csv_field(&b, dc__csv_cols[i], 0, i == DC__CSV_NCOLS - 1);
     f.limit = 1000;
     f.cursor = NULL;
     do {

@@ -517,6 +517,8 @@ static int dc__pw_start(dc__server *srv, dc__http_req *r, dc__pw_job *j, const c
     return 0;
 }
 
+static void dc__reply_limited(dc__http_req *r, int64_t wait_s);
+
 static void dc__h_signup(dc__server *srv, dc__http_req *r)
 {
     json_t *b = dc__body_json(r);
@@ -527,6 +529,18 @@ static void dc__h_signup(dc__server *srv, dc__http_req *r)
         json_decref(b);
         return dc__reply_err(r, rc ? 400 : 500, rc ? rc : DC_ENOMEM, b ? field : "body");
     }
+    /* every sign-up counts (a scrypt hash and an account each): bounded per client address */
+    struct dc__webauth *w = dc__wa(srv);
+    char skey[80];
+    int64_t now = dc__now_ms(), free_at;
+    snprintf(skey, sizeof skey, "s:%s", r->peer);
+    if (w && dc__fail_count(w, skey, now, &free_at) >= DC__SIGNUP_MAX_PER_ADDR) {
+        json_decref(b);
+        dc__pw_job_free(j);
+        return dc__reply_limited(r, (free_at - now + 999) / 1000);
+    }
+    if (w)
+        dc__fail_add(w, skey, now);
     j->signup = 1;
     j->body = b;
     if (dc__pw_start(srv, r, j, json_string_value(json_object_get(b, "password"))) < 0)

@@ -16,6 +16,7 @@
 #define DC__LOGIN_WINDOW_MS (15 * 60000LL) /* failed logins count for 15 minutes */
 #define DC__LOGIN_MAX_PER_EMAIL 5
 #define DC__LOGIN_MAX_PER_ADDR 20
+#define DC__SIGNUP_MAX_PER_ADDR 10 /* sign-ups per client address in the same window */
 #define DC__MAX_ORIGINS 20
 
 /* The value of cookie name in a Cookie header ("a=1; b=2"; a value may be double-quoted): 0 with

@@ -185,6 +185,17 @@ itest('signup input rules, e-mail taken whatever its case', async (h) => {
   assert.equal(again.headers.getSetCookie().length, 0, 'no session for a refused signup');
 });
 
+itest('10 sign-ups per client address in 15 minutes, then 429 with Retry-After', async (h) => {
+  const srv = await h.startServer();
+  for (let i = 0; i < 10; i++) await signup(srv);
+  const r = await rest(srv, 'POST', '/v1/web/signup', { body: { email: newEmail(), password: PASSWORD, company: 'Acme' } });
+  assert.equal(r.status, 429, r.text);
+  assert.equal(r.json.error.code, 'rate_limited');
+  const wait = Number(r.headers.get('retry-after'));
+  assert.ok(wait > 800 && wait <= 900, `Retry-After ${wait}`);
+  assert.equal(r.headers.getSetCookie().length, 0);
+});
+
 itest('login: wrong password and unknown e-mail are the same 401; 5 failures -> 429 with Retry-After', async (h) => {
   const srv = await h.startServer();
   const s = await signup(srv);
@@ -541,11 +552,12 @@ itest('calls CSV: every matching call, fields quoted, rows match the calls', asy
   const json = (await rest(srv, 'GET', '/v1/calls?limit=1000', { auth: acct })).json.calls;
   assert.equal(rows.length - 1, json.length);
   assert.deepEqual(rows.slice(1).map((x) => x[0]), [un2, un1, done], 'newest first, every call');
+  assert.equal(rows[1][10], "'=1+2", 'a formula-looking context is defused with an apostrophe');
   for (const [i, c] of json.entries()) {
     const x = rows[i + 1];
     assert.deepEqual(
       x,
-      [c.id, c.created_at, c.caller, c.callee, c.state, c.reason ?? '', c.answered_at ?? '', c.ended_at ?? '', String(c.duration_ms), c.quality ? c.quality.mos_avg.toFixed(2) : '', c.context],
+      [c.id, c.created_at, c.caller, c.callee, c.state, c.reason ?? '', c.answered_at ?? '', c.ended_at ?? '', String(c.duration_ms), c.quality ? c.quality.mos_avg.toFixed(2) : '', /^[=+\-@\t\r]/.test(c.context) ? `'${c.context}` : c.context],
     );
   }
   // filters apply; no paging
