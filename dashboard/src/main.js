@@ -74,12 +74,10 @@ async function doLogout() {
 
 async function route() {
   const seq = ++renderSeq;
+  // Unknown paths and pages the session state does not allow go to the right home page.
   let path = location.pathname.replace(/\/+$/, '') || '/';
-  if (path === '/' || !PAGES[path]) path = app.me ? '/stats' : '/login';
-  const page = PAGES[path];
-  if (!page.public && !app.me) path = '/login';
-  else if (page.public && app.me) path = '/stats';
-  if (path !== location.pathname) history.replaceState(null, '', path + (path === location.pathname ? location.search : ''));
+  if (!PAGES[path] || !!PAGES[path].public === !!app.me) path = app.me ? '/stats' : '/login';
+  if (path !== location.pathname) history.replaceState(null, '', path);
   const p = PAGES[path];
   const mod = await p.load();
   if (seq !== renderSeq) return;

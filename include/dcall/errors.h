@@ -76,7 +76,8 @@
       "must be an array of at most 20 origins such as https://app.example.com (scheme, host, "    \
       "optional port; no path)")                                                                   \
     X(DC_EORIGINDENIED, -61, "origin_not_allowed",                                               \
-      "the request's Origin is not in the account's allowed_origins")                              \
+      "the request's Origin is not allowed: on /v1/ws not in the account's allowed_origins; on "  \
+      "dashboard sign-up, log-in and live feed not this server's own")                           \
     X(DC_ENOWEBHOOK, -62, "no_webhook_url", "set webhook_url in /v1/settings first")
 
 typedef enum dc_err {

@@ -27,22 +27,17 @@ struct dc__srtp {
     dc__gcm *gin, *gout;
 };
 
-/* DCALL_SRTP_LIBSRTP_ONLY=1 turns the GCM fast path off (to compare, or as a way out). */
-static int gcm_fast_path(void)
-{
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("DCALL_SRTP_LIBSRTP_ONLY");
-        on = dc__gcm_available() && !(e && *e && strcmp(e, "0") != 0);
-    }
-    return on;
-}
+/* Set once with libsrtp's init (srtp_once): DCALL_SRTP_LIBSRTP_ONLY=1 turns the GCM fast path
+ * off (to compare, or as a way out). */
+static int gcm_fast = 0;
 
 static pthread_once_t srtp_once = PTHREAD_ONCE_INIT;
 static int srtp_init_rc = -1;
 
 static void srtp_init_once(void)
 {
+    const char *e = getenv("DCALL_SRTP_LIBSRTP_ONLY");
+    gcm_fast = dc__gcm_available() && !(e && *e && strcmp(e, "0") != 0);
     srtp_err_status_t st = srtp_init();
     srtp_init_rc = st == srtp_err_status_ok ? 0 : DC_ESRTP;
     if (st != srtp_err_status_ok)
@@ -157,7 +152,7 @@ int dc__srtp_new(const struct dc__srtp_keys *keys, dc__srtp **out)
     if (rc == 0)
         rc = session_new(&s->out, keys->profile, keys->local_key, keys->local_salt, key_len,
                          salt_len, 0);
-    if (rc == 0 && keys->profile == DC__SRTP_AEAD_AES_128_GCM && gcm_fast_path()) {
+    if (rc == 0 && keys->profile == DC__SRTP_AEAD_AES_128_GCM && gcm_fast) {
         rc = dc__gcm_new(keys->remote_key, keys->remote_salt, &s->gin);
         if (rc == 0)
             rc = dc__gcm_new(keys->local_key, keys->local_salt, &s->gout);

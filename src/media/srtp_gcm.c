@@ -37,13 +37,9 @@ struct dc__gcm {
 
 int dc__gcm_available(void)
 {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul") &&
-                 __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
-    }
-    return cached;
+    /* libgcc fills the CPU model before main; reading it is cheap and thread-safe */
+    return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul") &&
+           __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
 }
 
 /* --- AES-128 --- */

@@ -65,6 +65,17 @@ static void dc__http_copy_hdr(struct lws *wsi, enum lws_token_indexes tok, char 
         out[0] = '\0';
 }
 
+/* A header whose mere presence matters (Authorization: cookies are then ignored; Origin: a
+ * browser's, checked against a list or the server's own): as dc__http_copy_hdr, but a header
+ * too long to copy becomes too_long (a value that never passes) rather than "" (absent). */
+static void dc__http_copy_hdr_present(struct lws *wsi, enum lws_token_indexes tok, char *out,
+                                      size_t n, const char *too_long)
+{
+    dc__http_copy_hdr(wsi, tok, out, n);
+    if (!out[0] && lws_hdr_total_length(wsi, tok) > 0)
+        snprintf(out, n, "%s", too_long);
+}
+
 int dc__http_add_header(dc__http_req *r, const char *name, const char *value)
 {
     size_t used = strlen(r->headers);
@@ -143,10 +154,12 @@ static int dc__http_begin(dc__conn *c, struct lws *wsi, const char *uri)
         snprintf(r->method, sizeof r->method, "OTHER");
     snprintf(r->path, sizeof r->path, "%s", uri ? uri : "/");
     dc__http_query(wsi, r->query, sizeof r->query);
-    dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, r->auth, sizeof r->auth);
+    dc__http_copy_hdr_present(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, r->auth, sizeof r->auth, "-");
     dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_COOKIE, r->cookie, sizeof r->cookie);
-    dc__http_copy_hdr(wsi, WSI_TOKEN_ORIGIN, r->origin, sizeof r->origin);
+    dc__http_copy_hdr_present(wsi, WSI_TOKEN_ORIGIN, r->origin, sizeof r->origin, "null");
     dc__http_copy_hdr(wsi, WSI_TOKEN_HOST, r->host, sizeof r->host);
+    if (!r->host[0]) /* HTTP/2 has :authority instead of Host */
+        dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY, r->host, sizeof r->host);
     dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING, r->accept_encoding,
                       sizeof r->accept_encoding);
     dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH, r->if_none_match, sizeof r->if_none_match);
@@ -193,15 +206,16 @@ static int dc__http_write(dc__conn *c, struct lws *wsi)
         if (lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
         r->headers_sent = 1;
-        /* HEAD and 304: the length of what a GET would get, and no body */
-        if (r->status == 304 || !strcmp(r->method, "HEAD"))
-            r->resp_sent = r->resp_len;
-        else if (r->resp_len) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
+        lws_callback_on_writable(wsi); /* one write per callback (HTTP/2) */
+        return 0;
     }
-    if (r->resp_sent < r->resp_len) {
+    /* HEAD and 304 carry the length of what a GET would get, and no body. A response without a
+     * body still ends with an empty final write: on HTTP/2 that ends the stream. */
+    if (r->status == 304 || !strcmp(r->method, "HEAD") || !r->resp_len) {
+        unsigned char buf[LWS_PRE + 1];
+        if (lws_write(wsi, buf + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0)
+            return -1;
+    } else if (r->resp_sent < r->resp_len) {
         unsigned char buf[LWS_PRE + 16384];
         size_t n = r->resp_len - r->resp_sent;
         if (n > 16384)
@@ -362,7 +376,8 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         c->srv = srv;
         c->is_ws = 1;
         srv->n_conns++;
-        dc__http_copy_hdr(wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof c->origin);
+        /* an Origin too long to keep must not pass for none (allowed_origins, session.c) */
+        dc__http_copy_hdr_present(wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof c->origin, "null");
         if (dc__path_is_ws(wsi) == 2)
             dc__live_attach(c, wsi);
         else
@@ -397,8 +412,8 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             return -1;
         if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
             char cl[32];
-            lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-            if (atol(cl) > 0)
+            /* a value too long to copy (leading zeros) is not read uninitialised: wait for lws */
+            if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) < 0 || atol(cl) > 0)
                 return 0; /* wait for the body */
         }
         dc__http_dispatch(c);

@@ -454,6 +454,9 @@ static void cmd_offer(dc__worker *w, const dc__relay_cmd *c)
         leg->in_uf = 1;
     }
     dc__leg_reoffer(w, leg, c);
+    /* A new DTLS association needs its handshake timers from the next tick on. */
+    wheel_unlink(w, leg);
+    wheel_insert(w, leg, w->now + DC__RELAY_TICK_MS);
 }
 
 static void cmd_link(dc__worker *w, const dc__relay_cmd *c)

@@ -531,7 +531,13 @@ int64_t dc__leg_next_due(const dc__worker *w, const dc__leg *leg)
         due = leg->next_rtcp_ms;
     if (leg->hear_start_ms && leg->next_quality_ms < due)
         due = leg->next_quality_ms;
-    if (leg->has_addr && !leg->lost && !leg->silent && leg->last_rx_ms + DC__RELAY_SILENT_MS < due)
-        due = leg->last_rx_ms + DC__RELAY_SILENT_MS;
+    if (leg->has_addr && !leg->lost) {
+        int64_t grace = (int64_t)w->relay->grace_s * 1000;
+        int64_t idle_at =
+            leg->last_rx_ms + (leg->silent || grace < DC__RELAY_SILENT_MS ? grace
+                                                                          : DC__RELAY_SILENT_MS);
+        if (idle_at < due)
+            due = idle_at;
+    }
     return due;
 }

@@ -1,5 +1,6 @@
 /* Dashboard sign-in and the live feed; the contract is webauth.h, the wire format
  * docs/dashboard.md. */
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,14 +311,51 @@ static void dc__fail_clear(struct dc__webauth *w, const char *key)
     }
 }
 
+int dc__rate_addr_key(const char *peer, char *out, size_t n)
+{
+    unsigned char a[16];
+    char text[INET6_ADDRSTRLEN];
+    if (!peer || inet_pton(AF_INET6, peer, a) != 1) { /* IPv4, or not an address */
+        snprintf(out, n, "%s", peer ? peer : "");
+        return 0;
+    }
+    int v4 = IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a); /* ::ffff:a.b.c.d is that IPv4 */
+    if (!v4)
+        memset(a + 8, 0, 8); /* a client holds a whole /64: its interface bits are free to vary */
+    if (!inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? a + 12 : a, text, sizeof text))
+        return DC_EINVAL;
+    snprintf(out, n, v4 ? "%s" : "%s/64", text);
+    return 0;
+}
+
 /* The two rate-limit keys of a login attempt. */
 static void dc__login_keys(const dc__http_req *r, const char *email, char ekey[300], char akey[300])
 {
+    char addr[80];
     snprintf(ekey, 300, "e:%s", email);
     for (char *p = ekey; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
-    snprintf(akey, 300, "a:%s", r->peer);
+    dc__rate_addr_key(r->peer, addr, sizeof addr);
+    snprintf(akey, 300, "a:%s", addr);
+}
+
+/* Sign-up and log-in set a session cookie, so a page of another site must not post them (login
+ * CSRF: a form posting JSON as text/plain would sign the visitor in to the attacker's account).
+ * Browsers send Origin with every POST: when there is one, its host[:port] must be the Host
+ * header (the scheme is not compared, so that a TLS-terminating proxy does not break sign-in). */
+static int dc__same_host_origin(const dc__http_req *r)
+{
+    const char *h = r->origin;
+    if (!*h)
+        return 1; /* not a browser */
+    if (!strncasecmp(h, "https://", 8))
+        h += 8;
+    else if (!strncasecmp(h, "http://", 7))
+        h += 7;
+    else
+        return 0; /* "null" (a sandboxed or file page) or garbage */
+    return r->host[0] && !strcasecmp(h, r->host);
 }
 
 /* 0, or the seconds to wait when the e-mail or the address is over its limit. */
@@ -531,9 +569,10 @@ static void dc__h_signup(dc__server *srv, dc__http_req *r)
     }
     /* every sign-up counts (a scrypt hash and an account each): bounded per client address */
     struct dc__webauth *w = dc__wa(srv);
-    char skey[80];
+    char skey[90], addr[80];
     int64_t now = dc__now_ms(), free_at;
-    snprintf(skey, sizeof skey, "s:%s", r->peer);
+    dc__rate_addr_key(r->peer, addr, sizeof addr);
+    snprintf(skey, sizeof skey, "s:%s", addr);
     if (w && dc__fail_count(w, skey, now, &free_at) >= DC__SIGNUP_MAX_PER_ADDR) {
         json_decref(b);
         dc__pw_job_free(j);
@@ -580,7 +619,12 @@ static void dc__h_login(dc__server *srv, dc__http_req *r)
     /* counted as a failure until the password checks out */
     dc__fail_add(w, j->ekey, j->at_ms);
     dc__fail_add(w, j->akey, j->at_ms);
-    j->found = dc__store_web_user_by_email(srv->store, email, &j->user) == 0;
+    /* stored e-mails are ASCII; a non-ASCII one is not looked up, since PostgreSQL's lower() in
+     * a UTF-8 locale folds e.g. U+212A KELVIN SIGN to "k": another rate-limit key, same user */
+    int ascii = 1;
+    for (const unsigned char *p = (const unsigned char *)email; *p; p++)
+        ascii &= *p < 0x80;
+    j->found = ascii && dc__store_web_user_by_email(srv->store, email, &j->user) == 0;
     /* an unknown e-mail costs the same scrypt as a wrong password */
     snprintf(j->hash, sizeof j->hash, "%s", j->found ? j->user.password_hash : w->dummy_hash);
     int rc = dc__pw_start(srv, r, j, pw);
@@ -654,11 +698,15 @@ static void dc__h_signed_in(dc__server *srv, dc__http_req *r, const char *p, int
 void dc__webauth_handle(dc__server *srv, dc__http_req *r, const char *p)
 {
     int post = !strcmp(r->method, "POST");
+    int entry = !strcmp(p, "signup") || !strcmp(p, "login"); /* no session needed */
     if (r->body_overflow)
         dc__reply_err(r, 413, DC_ETOOBIG, "body");
-    else if (!strcmp(p, "signup") || !strcmp(p, "login"))
-        post ? (p[0] == 's' ? dc__h_signup(srv, r) : dc__h_login(srv, r))
-             : dc__reply_err(r, 405, DC_ENOTALLOWED, NULL);
+    else if (entry && !post)
+        dc__reply_err(r, 405, DC_ENOTALLOWED, NULL);
+    else if (entry && !dc__same_host_origin(r))
+        dc__reply_err(r, 403, DC_EORIGINDENIED, "Origin");
+    else if (entry)
+        p[0] == 's' ? dc__h_signup(srv, r) : dc__h_login(srv, r);
     else if (!strcmp(p, "me") || !strcmp(p, "logout") || !strcmp(p, "secret/rotate"))
         dc__h_signed_in(srv, r, p, post);
     else if (!strcmp(p, "live"))
@@ -683,6 +731,8 @@ int dc__live_check(dc__server *srv, struct lws *wsi, char account_id[40], char t
     dc__hdr(wsi, WSI_TOKEN_HTTP_COOKIE, cookie, sizeof cookie);
     dc__hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
     dc__hdr(wsi, WSI_TOKEN_HOST, host, sizeof host);
+    if (!host[0]) /* a WebSocket over HTTP/2 (RFC 8441) has :authority instead */
+        dc__hdr(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY, host, sizeof host);
     snprintf(self, sizeof self, "%s://%s", lws_is_ssl(wsi) ? "https" : "http", host);
     if (!origin[0] || !host[0] || strcasecmp(origin, self) != 0) {
         DC_INFO(MOD, "live feed refused: origin not the server's own");

@@ -23,6 +23,10 @@
  * the value copied into out, DC_ENOTFOUND when absent, DC_ETOOBIG when it does not fit in cap. */
 int dc__cookie_get(const char *header, const char *name, char *out, size_t cap);
 
+/* The client address as a rate-limit key: IPv4 (also when mapped into IPv6) as is, IPv6 as its
+ * /64 ("2001:db8:1:2::/64"), anything else copied. 0, or DC_EINVAL. */
+int dc__rate_addr_key(const char *peer, char *out, size_t n);
+
 /* The dashboard session named by the dc_session cookie in cookie_header: 0 and *out, or
  * DC_EUNAUTHORIZED (no cookie, unknown or expired session). */
 int dc__webauth_session(dc__server *srv, const char *cookie_header, dc__web_session *out);

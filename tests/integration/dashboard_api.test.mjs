@@ -4,6 +4,7 @@
 // /v1/ws, POST /v1/webhooks/test and the calls CSV export.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -486,6 +487,46 @@ function httpsPost(url, body, ca) {
   });
 }
 
+itest('login CSRF: sign-up and log-in refuse a foreign or opaque Origin; their own host or none is fine', async (h) => {
+  const srv = await h.startServer();
+  const s = await signup(srv);
+  // a cross-site form can post JSON as text/plain; the browser then sends the attacker's Origin
+  for (const origin of ['https://evil.example', 'null', `http://127.0.0.1:${srv.port}.evil.example`]) {
+    for (const [p, body] of [['/v1/web/login', { email: s.email, password: PASSWORD }],
+      ['/v1/web/signup', { email: newEmail('csrf'), password: PASSWORD, company: 'Evil' }]]) {
+      const r = await rest(srv, 'POST', p, { body, headers: { origin, 'content-type': 'text/plain' } });
+      assert.equal(r.status, 403, `${p} from ${origin}: ${r.text}`);
+      assert.equal(r.json.error.code, 'origin_not_allowed');
+      assert.equal(r.json.error.field, 'Origin');
+      assert.equal(r.headers.getSetCookie().length, 0, 'no session cookie');
+    }
+  }
+  const own = await rest(srv, 'POST', '/v1/web/login', { body: { email: s.email, password: PASSWORD }, headers: { origin: srv.url } });
+  assert.equal(own.status, 200, `the dashboard's own origin: ${own.text}`);
+});
+
+itest('header edge cases: an oversized Authorization still wins over the cookie; an oversized Origin is not "none"', async (h) => {
+  const srv = await h.startServer();
+  const s = await signup(srv);
+  // Authorization too long to keep (> 511 bytes) must not fall back to the cookie
+  const long = await web(srv, 'PUT', '/v1/branding', s, { body: { text_color: '#123456' }, headers: { authorization: 'Basic ' + 'A'.repeat(600) } });
+  assert.equal(long.status, 401, long.text);
+  assert.equal((await web(srv, 'GET', '/v1/branding', s)).json.text_color, '#000000', 'nothing changed');
+  // an Origin too long to keep (> 255 bytes) is refused by allowed_origins, not waved through as a native client
+  assert.equal((await web(srv, 'PUT', '/v1/settings', s, { body: { allowed_origins: ['https://app.example.com'] } })).status, 200);
+  const token = await mintToken(srv, basic(s), { cuid: 'web_rider' });
+  const origin = `https://${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.example`;
+  const ws = await openWs(srv.wsUrl, { origin });
+  ws.ws.send(JSON.stringify({ type: 'hello', v: 1, token }));
+  const m = await ws.next((x) => x.type === 'registered' || x.type === 'error');
+  assert.equal(m.type, 'error', JSON.stringify(m));
+  assert.equal(m.code, 'origin_not_allowed');
+  ws.close();
+  // and sign-in from that page is refused too
+  const r = await rest(srv, 'POST', '/v1/web/login', { body: { email: s.email, password: PASSWORD }, headers: { origin } });
+  assert.equal(r.status, 403, r.text);
+});
+
 itest('over TLS the cookie is also Secure, and the live feed wants the https origin', async (h) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dcall-webtls-'));
   try {
@@ -510,6 +551,19 @@ itest('over TLS the cookie is also Secure, and the live feed wants the https ori
     });
     assert.equal((await open(srv.url)).event, 'hello');
     await assert.rejects(open(srv.url.replace('https:', 'http:')), /upgrade refused|hang up|ECONNRESET/);
+    // a browser speaks HTTP/2 over TLS: no Host header there (:authority), and sign-in must still
+    // accept the dashboard's own Origin (and still refuse another)
+    const h2post = (origin) => new Promise((resolve, reject) => {
+      const client = http2.connect(srv.url, { ca });
+      client.on('error', reject);
+      const body = JSON.stringify({ email: 'nobody@example.com', password: PASSWORD });
+      const req = client.request({ ':method': 'POST', ':path': '/v1/web/login', 'content-type': 'application/json', 'content-length': body.length, origin });
+      req.on('response', (hd) => { resolve(hd[':status']); client.close(); });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(await h2post(srv.url), 401, 'own origin over HTTP/2: checked (and wrong), not refused');
+    assert.equal(await h2post('https://evil.example'), 403, 'a foreign origin over HTTP/2');
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
