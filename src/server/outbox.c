@@ -1,8 +1,11 @@
 /* The outbox worker: delivers webhooks written to the store in the same transaction as the call
  * change that caused them, on its own thread with its own store handle. Failed deliveries are
  * retried with exponential backoff (5 s doubling, capped at 1 h) for 24 h from creation. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,9 +35,59 @@ static size_t dc__discard(char *p, size_t sz, size_t n, void *ud)
     return sz * n;
 }
 
-/* POSTs one webhook. Returns the HTTP status, or 0 with err filled on a transport error. */
-static long dc__deliver(const dc__outbox_item *it, const char *secret, char *err, size_t errn)
+/* Addresses a webhook may not reach unless the operator allows it (--webhook-allow-private):
+ * anyone who can sign up sets a webhook URL, and the delivery log shows what answered, so without
+ * this an account could probe the server's own network (loopback, private ranges, link-local
+ * cloud metadata). Checked on the address curl actually connects to, so DNS tricks and
+ * redirects do not get around it. */
+static int dc__addr_private(const struct sockaddr *sa)
 {
+    if (sa->sa_family == AF_INET6) {
+        const unsigned char *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (!memcmp(b, mapped, 12)) {
+            struct sockaddr_in v4 = {.sin_family = AF_INET};
+            memcpy(&v4.sin_addr, b + 12, 4);
+            return dc__addr_private((const struct sockaddr *)&v4);
+        }
+        static const unsigned char zero[16] = {0};
+        int unspec_or_loop = !memcmp(b, zero, 15) && b[15] <= 1; /* :: and ::1 */
+        return unspec_or_loop || (b[0] & 0xfe) == 0xfc /* fc00::/7 */ ||
+               (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) /* fe80::/10 */ || b[0] == 0xff;
+    }
+    if (sa->sa_family != AF_INET)
+        return 1;
+    uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || (a >> 16) == 0xa9fe ||
+           (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8 || (a >> 22) == (100 << 2 | 1) ||
+           (a >> 28) >= 0xe; /* 0/8 10/8 127/8 169.254/16 172.16/12 192.168/16 100.64/10 mcast */
+}
+
+typedef struct dc__dest_guard {
+    int allow_private;
+    char refused[INET6_ADDRSTRLEN];
+} dc__dest_guard;
+
+static curl_socket_t dc__open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    dc__dest_guard *g = ud;
+    (void)purpose;
+    if (!g->allow_private && dc__addr_private(&a->addr)) {
+        const void *ip = a->family == AF_INET6
+                             ? (const void *)&((struct sockaddr_in6 *)(void *)&a->addr)->sin6_addr
+                             : (const void *)&((struct sockaddr_in *)(void *)&a->addr)->sin_addr;
+        if (!inet_ntop(a->family, ip, g->refused, sizeof g->refused))
+            snprintf(g->refused, sizeof g->refused, "?");
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+/* POSTs one webhook. Returns the HTTP status, or 0 with err filled on a transport error. */
+static long dc__deliver(const dc__outbox_item *it, const char *secret, int allow_private, char *err,
+                        size_t errn)
+{
+    dc__dest_guard guard = {.allow_private = allow_private};
     CURL *h = curl_easy_init();
     if (!h) {
         snprintf(err, errn, "curl init failed");
@@ -71,10 +124,17 @@ static long dc__deliver(const dc__outbox_item *it, const char *secret, char *err
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, dc__discard);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, dc__open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &guard);
     long status = 0;
     CURLcode rc = curl_easy_perform(h);
     if (rc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    else if (guard.refused[0])
+        snprintf(err, errn,
+                 "destination %s is a loopback, private or link-local address "
+                 "(dcalld --webhook-allow-private allows it)",
+                 guard.refused);
     else
         snprintf(err, errn, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
     curl_slist_free_all(hdrs);
@@ -88,7 +148,7 @@ static void dc__outbox_one(dc__outbox *ob, const dc__outbox_item *it)
     char err[CURL_ERROR_SIZE + 32] = "";
     long status = 0;
     if (dc__store_account_get(ob->store, it->account_id, &a) == 0)
-        status = dc__deliver(it, a->webhook_secret, err, sizeof err);
+        status = dc__deliver(it, a->webhook_secret, ob->srv->cfg.webhook_private, err, sizeof err);
     else
         snprintf(err, sizeof err, "account not found");
     dc__account_free(a);

@@ -43,6 +43,8 @@ typedef struct dc__server_config {
     char public_ip[64]; /* address in media candidates (default: the listen host) */
     /* --dashboard-dir: serve the dashboard from this directory ("": the embedded copy) */
     char dashboard_dir[1024];
+    /* --webhook-allow-private: webhooks may go to loopback, private and link-local addresses */
+    int webhook_private;
 } dc__server_config;
 
 typedef struct dc__acct_cache {

@@ -623,3 +623,26 @@ itest('calls CSV: every matching call, fields quoted, rows match the calls', asy
   assert.equal(bad.status, 400);
   assert.equal(bad.json.error.field, 'format');
 });
+
+itest('webhooks to loopback or private addresses are refused unless the operator allows them', async (h) => {
+  const srv = await h.startServer({ webhookPrivate: false });
+  const s = await signup(srv);
+  const rx = await WebhookReceiver.start();
+  try {
+    for (const url of [rx.url, rx.url.replace('127.0.0.1', 'localhost')]) {
+      const put = await web(srv, 'PUT', '/v1/settings', s, { body: { webhook_url: url } });
+      assert.equal(put.status, 200, put.text);
+      const r = await web(srv, 'POST', '/v1/webhooks/test', s);
+      assert.equal(r.status, 202, r.text);
+      const entry = await waitUntil(async () => {
+        const l = await webhookLog(srv, basic(s));
+        return l.find((d) => d.event === 'webhook.test' && d.url === url && d.attempts >= 1) || null;
+      }, { what: `first attempt to ${url} in the log` });
+      assert.equal(entry.state, 'pending', 'kept for retry, not delivered');
+      assert.match(entry.last_error, /destination (127\.0\.0\.1|::1) is a loopback, private or link-local address \(dcalld --webhook-allow-private allows it\)/);
+    }
+    assert.equal(rx.requests.length, 0, 'nothing reached the receiver');
+  } finally {
+    await rx.close();
+  }
+});

@@ -11,6 +11,8 @@ function spawnDcalld(srv, port) {
   // --drain-timeout 0: a test's closing SIGTERM ends at once, and a sanitizer build then reports
   // leaks at exit (a test may pass its own --drain-timeout later in extraArgs).
   const args = ['--listen', `127.0.0.1:${port}`, '--data', srv.dataDir, '--test-mode', '--drain-timeout', '0'];
+  // the tests' webhook receivers listen on loopback, which dcalld refuses by default
+  if (srv.opts.webhookPrivate !== false) args.push('--webhook-allow-private');
   if (srv.opts.ringTimeout != null) args.push('--ring-timeout', String(srv.opts.ringTimeout));
   if (srv.opts.grace != null) args.push('--reconnect-grace', String(srv.opts.grace));
   args.push(...(srv.opts.extraArgs || []));
