@@ -281,6 +281,19 @@ static void dc__fail_sweep(struct dc__webauth *w, int64_t now)
     }
 }
 
+/* 1 when key has a record or there is room for one (stale records swept when full). When the
+ * table is full of live records the caller refuses the attempt: failing open would give
+ * unlimited guesses to every key that does not fit. */
+static int dc__fail_room(struct dc__webauth *w, const char *key, int64_t now)
+{
+    dc__fail_rec *f = NULL;
+    HASH_FIND_STR(w->fails, key, f);
+    if (f || HASH_COUNT(w->fails) < DC__FAIL_KEYS_MAX)
+        return 1;
+    dc__fail_sweep(w, now);
+    return HASH_COUNT(w->fails) < DC__FAIL_KEYS_MAX;
+}
+
 static void dc__fail_add(struct dc__webauth *w, const char *key, int64_t now)
 {
     dc__fail_rec *f = NULL;
@@ -573,10 +586,11 @@ static void dc__h_signup(dc__server *srv, dc__http_req *r)
     int64_t now = dc__now_ms(), free_at;
     dc__rate_addr_key(r->peer, addr, sizeof addr);
     snprintf(skey, sizeof skey, "s:%s", addr);
-    if (w && dc__fail_count(w, skey, now, &free_at) >= DC__SIGNUP_MAX_PER_ADDR) {
+    int room = !w || dc__fail_room(w, skey, now);
+    if (w && (!room || dc__fail_count(w, skey, now, &free_at) >= DC__SIGNUP_MAX_PER_ADDR)) {
         json_decref(b);
         dc__pw_job_free(j);
-        return dc__reply_limited(r, (free_at - now + 999) / 1000);
+        return dc__reply_limited(r, room ? (free_at - now + 999) / 1000 : 60);
     }
     if (w)
         dc__fail_add(w, skey, now);
@@ -610,7 +624,13 @@ static void dc__h_login(dc__server *srv, dc__http_req *r)
     int64_t wait_s;
     j->at_ms = dc__now_ms();
     dc__login_keys(r, email, j->ekey, j->akey);
-    if ((wait_s = dc__login_wait_s(w, j->ekey, j->akey, j->at_ms)) > 0) {
+    if (!dc__fail_room(w, j->ekey, j->at_ms) || !dc__fail_room(w, j->akey, j->at_ms)) {
+        DC_WARN(MOD, "login refused: the failed-login table is full (%d keys)", DC__FAIL_KEYS_MAX);
+        wait_s = 60;
+    } else {
+        wait_s = dc__login_wait_s(w, j->ekey, j->akey, j->at_ms);
+    }
+    if (wait_s > 0) {
         json_decref(b);
         dc__pw_job_free(j);
         DC_INFO(MOD, "login refused: rate limited (%lld s)", (long long)wait_s);
