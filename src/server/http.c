@@ -368,7 +368,7 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         int kind = dc__path_is_ws(wsi);
         /* the live feed needs a session cookie and the server's own Origin to upgrade */
-        return kind == 1 ? 0 : kind == 2 && dc__live_check(srv, wsi, NULL, NULL) == 0 ? 0 : 1;
+        return kind == 1 ? 0 : kind == 2 && dc__live_check(srv, wsi, NULL, NULL, NULL) == 0 ? 0 : 1;
     }
     case LWS_CALLBACK_ESTABLISHED:
         memset(c, 0, sizeof *c);
@@ -384,7 +384,9 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             lws_set_timer_usecs(wsi, 10 * LWS_USEC_PER_SEC); /* hello deadline */
         return 0;
     case LWS_CALLBACK_TIMER:
-        if (!c->session && !c->close_code)
+        if (c->live)
+            dc__live_tick(c, wsi);
+        else if (!c->session && !c->close_code)
             dc__conn_close(c, 4001, "hello_timeout");
         return 0;
     case LWS_CALLBACK_RECEIVE:

@@ -108,6 +108,7 @@ typedef struct dc__conn {
     int live;
     char live_account[40];
     char live_token_hash[65]; /* the session it was opened with: logout closes it */
+    int64_t live_expires_ms;  /* the session's expiry (dc__now_ms clock): the feed ends then */
     struct dc__conn *live_next;
 } dc__conn;
 

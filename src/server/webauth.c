@@ -744,7 +744,8 @@ static void dc__hdr(struct lws *wsi, enum lws_token_indexes tok, char *out, size
         out[0] = '\0';
 }
 
-int dc__live_check(dc__server *srv, struct lws *wsi, char account_id[40], char token_hash[65])
+int dc__live_check(dc__server *srv, struct lws *wsi, char account_id[40], char token_hash[65],
+                   int64_t *expires_ms)
 {
     char cookie[1024], origin[256], host[256], self[300];
     dc__web_session ws;
@@ -766,6 +767,8 @@ int dc__live_check(dc__server *srv, struct lws *wsi, char account_id[40], char t
         snprintf(account_id, 40, "%s", ws.account_id);
     if (token_hash)
         snprintf(token_hash, 65, "%s", ws.token_hash);
+    if (expires_ms)
+        *expires_ms = ws.expires_ms;
     return 0;
 }
 
@@ -773,10 +776,12 @@ void dc__live_attach(dc__conn *c, struct lws *wsi)
 {
     struct dc__webauth *w = dc__wa(c->srv);
     c->live = 1;
-    if (!w || dc__live_check(c->srv, wsi, c->live_account, c->live_token_hash) < 0) {
+    if (!w || dc__live_check(c->srv, wsi, c->live_account, c->live_token_hash,
+                             &c->live_expires_ms) < 0) {
         dc__conn_close(c, 4001, "unauthorized");
         return;
     }
+    lws_set_timer_usecs(wsi, DC__LIVE_CHECK_US);
     c->live_next = w->live;
     w->live = c;
     json_t *hello = json_pack("{ss ss}", "event", "hello", "account_id", c->live_account);
@@ -785,6 +790,16 @@ void dc__live_attach(dc__conn *c, struct lws *wsi)
     if (text)
         dc__conn_send(c, text, strlen(text));
     free(text);
+}
+
+void dc__live_tick(dc__conn *c, struct lws *wsi)
+{
+    if (c->close_code)
+        return;
+    if (dc__now_ms() >= c->live_expires_ms)
+        dc__conn_close(c, 4002, "session_expired");
+    else
+        lws_set_timer_usecs(wsi, DC__LIVE_CHECK_US);
 }
 
 void dc__live_detach(dc__conn *c)

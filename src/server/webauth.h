@@ -45,9 +45,14 @@ int dc__webauth_origin_allowed(const dc__account *a, const char *origin);
 /* The live feed. At the upgrade of /v1/web/live: 0 when the cookie names a live session and the
  * Origin header is the server's own origin (scheme + Host), with the session's account and token
  * hash (either may be NULL); DC_EUNAUTHORIZED or DC_EORIGINDENIED otherwise. */
-int dc__live_check(dc__server *srv, struct lws *wsi, char account_id[40], char token_hash[65]);
+int dc__live_check(dc__server *srv, struct lws *wsi, char account_id[40], char token_hash[65],
+                   int64_t *expires_ms);
 /* The connection becomes a live feed (checked again here): it is told hello, or closed. */
 void dc__live_attach(dc__conn *c, struct lws *wsi);
+/* The feed's timer (every DC__LIVE_CHECK_US): closes it with 4002 session_expired once its
+ * session has expired (the test clock counts), else re-arms. */
+#define DC__LIVE_CHECK_US (5 * LWS_USEC_PER_SEC)
+void dc__live_tick(dc__conn *c, struct lws *wsi);
 void dc__live_detach(dc__conn *c);
 /* A call of its account was placed, answered or ended: every live feed of the account gets
  * {"event":"call","call":{...}} (the REST view of the call). */

@@ -646,3 +646,18 @@ itest('webhooks to loopback or private addresses are refused unless the operator
     await rx.close();
   }
 });
+
+itest('a live feed ends with its session: 12 h later (test clock) it is closed with 4002 session_expired', async (h) => {
+  const srv = await h.startServer();
+  const s = await signup(srv);
+  const live = await openWs(liveUrl(srv), liveHeaders(srv, s));
+  await live.next((m) => m.event === 'hello');
+  await advanceClock(srv, 11 * 3600 * 1000);
+  await new Promise((r) => setTimeout(r, 6000)); // one check of the feed's 5 s timer
+  assert.equal(live.ws.readyState, WebSocket.OPEN, 'still open before the expiry');
+  await advanceClock(srv, 3600 * 1000 + 1000);
+  const closed = await withTimeout(live.closed, 7000, 'live feed closed at session expiry');
+  assert.equal(closed.code, 4002);
+  assert.equal(closed.reason, 'session_expired');
+  assert.equal((await web(srv, 'GET', '/v1/web/me', s)).status, 401);
+});
