@@ -243,17 +243,32 @@ DC__GCM_TARGET static void gcm_init(dc__gcm *g, const uint8_t *master_key,
     OPENSSL_cleanse(salt14, sizeof salt14);
 }
 
+size_t dc__gcm_size(void)
+{
+    return (sizeof(dc__gcm) + 63) & ~(size_t)63;
+}
+
+void dc__gcm_init(dc__gcm *g, const uint8_t *master_key, const uint8_t *master_salt)
+{
+    memset(g, 0, sizeof *g);
+    gcm_init(g, master_key, master_salt);
+}
+
+void dc__gcm_wipe(dc__gcm *g)
+{
+    if (g)
+        OPENSSL_cleanse(g, sizeof *g);
+}
+
 int dc__gcm_new(const uint8_t *master_key, const uint8_t *master_salt, dc__gcm **out)
 {
     *out = NULL;
     if (!dc__gcm_available())
         return DC_EINVAL;
-    size_t sz = (sizeof(dc__gcm) + 63) & ~(size_t)63;
-    dc__gcm *g = aligned_alloc(64, sz);
+    dc__gcm *g = aligned_alloc(64, dc__gcm_size());
     if (!g)
         return DC_ENOMEM;
-    memset(g, 0, sz);
-    gcm_init(g, master_key, master_salt);
+    dc__gcm_init(g, master_key, master_salt);
     *out = g;
     return 0;
 }
@@ -262,7 +277,7 @@ void dc__gcm_free(dc__gcm *g)
 {
     if (!g)
         return;
-    OPENSSL_cleanse(g, sizeof *g);
+    dc__gcm_wipe(g);
     free(g);
 }
 
@@ -452,6 +467,21 @@ int dc__gcm_new(const uint8_t *master_key, const uint8_t *master_salt, dc__gcm *
 }
 
 void dc__gcm_free(dc__gcm *g)
+{
+    (void)g;
+}
+
+size_t dc__gcm_size(void)
+{
+    return 64;
+}
+
+void dc__gcm_init(dc__gcm *g, const uint8_t *master_key, const uint8_t *master_salt)
+{
+    (void)g, (void)master_key, (void)master_salt;
+}
+
+void dc__gcm_wipe(dc__gcm *g)
 {
     (void)g;
 }

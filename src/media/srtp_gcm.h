@@ -32,6 +32,11 @@ int dc__gcm_available(void);
 int dc__gcm_new(const uint8_t *master_key, const uint8_t *master_salt, dc__gcm **out);
 /* Wipes the keys and frees; NULL is fine. */
 void dc__gcm_free(dc__gcm *g);
+/* The same, in memory the caller provides (dc__gcm_size() bytes, 64-byte aligned), so it can sit
+ * next to other per-leg state: init keys it, wipe wipes it (the caller frees the memory). */
+size_t dc__gcm_size(void);
+void dc__gcm_init(dc__gcm *g, const uint8_t *master_key, const uint8_t *master_salt);
+void dc__gcm_wipe(dc__gcm *g);
 /* In place; pkt 4-byte aligned. protect needs cap >= *len + 16. DC_EINVAL for a malformed packet
  * or no room, DC_ESRTP for a replayed / too old index or (unprotect) an authentication failure;
  * on failure *len is unchanged and the packet must not be used. */

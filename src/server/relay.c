@@ -583,8 +583,10 @@ static void dispatch(dc__worker *w, int n)
     }
     for (int i = 0; i < n; i++) {
         dc__leg *p = legs[i], *x = p ? p->peer : NULL;
-        if (p)
+        if (p) {
             __builtin_prefetch(p->srtp);
+            dc__srtp_prefetch(p->srtp, 1);
+        }
         if (x) {
             __builtin_prefetch(x);
             __builtin_prefetch((const char *)x + 64);
@@ -593,16 +595,11 @@ static void dispatch(dc__worker *w, int n)
         }
     }
     for (int i = 0; i < n; i++) {
-        dc__leg *p = legs[i], *x = p ? p->peer : NULL;
-        if (p)
-            dc__srtp_prefetch(p->srtp, 1);
-        if (x)
-            __builtin_prefetch(x->srtp);
-    }
-    for (int i = 0; i < n; i++) {
         dc__leg *x = legs[i] ? legs[i]->peer : NULL;
-        if (x)
+        if (x) {
+            __builtin_prefetch(x->srtp);
             dc__srtp_prefetch(x->srtp, 0);
+        }
     }
     int moved = 0;
     for (int i = 0; i < n; i++) {

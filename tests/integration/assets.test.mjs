@@ -3,8 +3,10 @@
 // asked for, ETag/304, HEAD, cache and security headers, client-side routes, 404s, path traversal,
 // and the API paths untouched.
 import { before, after } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -255,6 +257,60 @@ itest(
       (e) => e,
     );
     assert.ok(bad, 'a --dashboard-dir that is not a directory stops dcalld at start');
+  },
+  opt,
+);
+
+// One request on an HTTP/2 session; rejects when the stream does not end in time (a response
+// without a body must still end its stream).
+function h2get(session, p, headers = {}, method = 'GET') {
+  return new Promise((resolve, reject) => {
+    const st = session.request({ ':path': p, ':method': method, ...headers });
+    const chunks = [];
+    let head = null;
+    const timer = setTimeout(() => reject(new Error(`HTTP/2 ${method} ${p}: stream not ended after 3 s`)), 3000);
+    st.on('response', (hd) => (head = hd));
+    st.on('data', (c) => chunks.push(c));
+    st.on('end', () => {
+      clearTimeout(timer);
+      resolve({ status: head[':status'], headers: head, body: Buffer.concat(chunks) });
+    });
+    st.on('error', reject);
+    st.end();
+  });
+}
+
+itest(
+  'over TLS and HTTP/2: 200, 304 and HEAD each end their stream; HSTS on dashboard and API answers',
+  async (h) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dcall-dash-tls-'));
+    tempDirs.add(dir);
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const d = await h.startServer({ extraArgs: ['--tls-cert', cert, '--tls-key', key, '--no-media'] });
+    const session = http2.connect(`https://127.0.0.1:${d.port}`, { ca: fs.readFileSync(cert) });
+    try {
+      const first = await h2get(session, '/stats');
+      assert.equal(first.status, embedded ? 200 : 404);
+      assert.ok(first.body.length > 0);
+      assert.equal(first.headers['strict-transport-security'], 'max-age=15768000; includeSubDomains');
+      if (embedded) {
+        assert.equal(first.headers['content-security-policy'], CSP);
+        const again = await h2get(session, '/stats', { 'if-none-match': first.headers.etag });
+        assert.equal(again.status, 304);
+        assert.equal(again.body.length, 0);
+      }
+      const head = await h2get(session, '/', {}, 'HEAD');
+      assert.equal(head.body.length, 0);
+      const api = await h2get(session, '/healthz');
+      assert.equal(api.status, 200);
+      assert.equal(api.headers['strict-transport-security'], 'max-age=15768000; includeSubDomains');
+      assert.equal(api.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'; base-uri 'none'");
+    } finally {
+      session.close();
+    }
   },
   opt,
 );
