@@ -113,6 +113,10 @@ typedef struct dc_config {
      * (older, or --no-media) leaves calls signalling-only, as before. */
     const char *audio_in;
     const char *audio_out;
+    /* PortAudio capture devices get echo cancellation (of what plays on the output device), noise
+     * suppression and automatic gain control (speexdsp; see docs/choices.md) unless this is 1.
+     * WAV files never do, whatever this says. */
+    int no_audio_processing;
     int no_media; /* 1: signalling only: no offer is made and no media flows */
     /* Pre-call network check (DC_EV_NETWORK_CHECK): the SDK measures RTT, jitter and loss to the
      * media port with the call's own ICE checks: the 10 sent 50 ms apart after the first one that

@@ -38,6 +38,7 @@ enum opt_id {
     O_INDEV,
     O_OUTDEV,
     O_NOMEDIA,
+    O_NOAPM,
     O_CAFILE,
     O_MINSCORE,
     O_HELP
@@ -66,6 +67,7 @@ static const struct {
     {"--input-device", O_INDEV, 1},
     {"--output-device", O_OUTDEV, 1},
     {"--no-media", O_NOMEDIA, 0},
+    {"--no-audio-processing", O_NOAPM, 0},
     {"--ca-file", O_CAFILE, 1},
     {"--min-network-score", O_MINSCORE, 1},
     {"--help", O_HELP, 0},
@@ -131,6 +133,9 @@ static int apply(struct dc__cli_args *a, enum opt_id id, const char *name, const
         break;
     case O_NOMEDIA:
         a->no_media = 1;
+        break;
+    case O_NOAPM:
+        a->no_audio_processing = 1;
         break;
     case O_CAFILE:
         a->ca_file = v;

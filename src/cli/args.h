@@ -18,7 +18,9 @@ struct dc__cli_args {
     /* audio: --play/--record WAV files, or --input-device/--output-device PortAudio names;
      * none: silence in, nothing out (media still runs) */
     const char *play, *record, *input_device, *output_device;
-    int no_media;          /* --no-media: signalling only */
+    int no_media; /* --no-media: signalling only */
+    /* --no-audio-processing: no echo cancellation, noise suppression or AGC on --input-device */
+    int no_audio_processing;
     const char *ca_file;   /* --ca-file PEM: CAs for an https/wss server */
     int min_network_score; /* call --min-network-score N (0 = no check enforced) */
     int help;

@@ -45,7 +45,8 @@ static const char usage_text[] =
     "'media' event), --record FILE.wav (what it hears, 48 kHz mono 16-bit, from 'media'\n"
     "to the end of the call), --input-device NAME / --output-device NAME (PortAudio;\n"
     "see 'dcall devices'), --no-media (signalling only). Default: silence out, nothing\n"
-    "played.\n"
+    "played. An input device gets echo cancellation, noise suppression and gain\n"
+    "control; --no-audio-processing turns them off (WAV files never get them).\n"
     "TLS: --ca-file PEM trusts the CAs in PEM for an https:// or wss:// server.\n"
     "S is a decimal number of seconds (0.5). --server takes the server's base URL\n"
     "(http://127.0.0.1:8080; ws:// also accepted). Events are printed as JSON lines.\n";
@@ -489,6 +490,7 @@ static int make_client(struct app *app)
     memset(&cfg, 0, sizeof cfg);
     cfg.no_media = app->a.no_media;
     cfg.min_network_score = app->a.min_network_score;
+    cfg.no_audio_processing = app->a.no_audio_processing;
     if (!cfg.no_media) {
         ain = audio_spec(app->a.play, app->a.input_device);
         aout = audio_spec(app->a.record, app->a.output_device);

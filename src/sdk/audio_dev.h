@@ -2,7 +2,8 @@
  * out, PortAudio). Every device speaks 48 kHz mono signed 16-bit host-order PCM in blocks of
  * 20 ms (DC_AUDIO_BLOCK samples); backends convert (WAV in resamples with speexdsp).
  * No echo cancellation, noise suppression or gain control anywhere here: the WAV backends must
- * pass audio through untouched (tests compare it), and processing belongs above this layer.
+ * pass audio through untouched (tests compare it), and processing belongs above this layer
+ * (sdk/apm.h, which voice.c applies to PortAudio capture only).
  *
  * Two ways to drive a device:
  *  - clocked: dc__audio_start(dev, cb, user) calls cb once per 20 ms block on the backend's own

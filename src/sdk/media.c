@@ -809,7 +809,7 @@ void dc__media_call_begin(struct dc__media *m, const char *call_id)
     if (!m->dtls_ctx && dc__dtls_ctx_new(&m->dtls_ctx) != 0)
         return;
     struct dc_client *c = m->c;
-    struct dc__voice_cfg vc = {c->cfg.audio_in, c->cfg.audio_out};
+    struct dc__voice_cfg vc = {c->cfg.audio_in, c->cfg.audio_out, c->cfg.no_audio_processing};
     int64_t now = dc__mono_ms();
     uint16_t seq = 0;
     uint32_t ts = 0, ssrc = 0;

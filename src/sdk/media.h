@@ -43,11 +43,13 @@ void dc__media_free(struct dc__media *m);
 struct dc__voice_cfg {
     const char *in_spec;  /* dc_config.audio_in */
     const char *out_spec; /* dc_config.audio_out */
+    int no_processing;    /* dc_config.no_audio_processing: no AEC/NS/AGC on a capture device */
 };
 struct dc__voice_stats {
     uint64_t sent, received, played, fec, plc, late;
     double jitter_ms;
     int target_ms;
+    uint64_t apm_frames, apm_cpu_ns; /* captured blocks through sdk/apm.h, and its CPU time */
 };
 int dc__voice_new(const struct dc__voice_cfg *cfg, struct dc__voice **out);
 void dc__voice_free(struct dc__voice *v);

@@ -10,6 +10,7 @@
 #include "media.h"
 #include "media/jitter.h"
 #include "media/opus_codec.h"
+#include "sdk/apm.h"
 #include "sdk/audio_dev.h"
 
 #define QBLOCKS 8 /* 160 ms of device queue: enough for scheduling noise, not a delay source */
@@ -17,6 +18,7 @@
 struct blockq {
     pthread_mutex_t mu;
     int16_t pcm[QBLOCKS][DC_AUDIO_BLOCK];
+    int16_t ref[QBLOCKS][DC_AUDIO_BLOCK]; /* capture queue with apm: the played block paired */
     int head, count;
 };
 
@@ -27,6 +29,9 @@ struct dc__voice {
     char *in_path, *out_path;
     dc__audio_dev *in, *out;
     struct blockq inq, outq;
+    /* echo cancellation, noise suppression, AGC: PortAudio capture only (never WAV), unless
+     * switched off; see apm.h */
+    dc__apm *apm;
     int media; /* audio flows end to end: files run */
     dc__opus_enc *enc;
     dc__opus_dec *dec;
@@ -37,7 +42,7 @@ struct dc__voice {
     struct dc__voice_stats st;
 };
 
-static void q_push(struct blockq *q, const int16_t *pcm)
+static void q_push(struct blockq *q, const int16_t *pcm, const int16_t *ref)
 {
     pthread_mutex_lock(&q->mu);
     if (q->count == QBLOCKS) { /* the consumer fell behind: drop the oldest block */
@@ -45,16 +50,20 @@ static void q_push(struct blockq *q, const int16_t *pcm)
         q->count--;
     }
     memcpy(q->pcm[(q->head + q->count) % QBLOCKS], pcm, sizeof q->pcm[0]);
+    if (ref)
+        memcpy(q->ref[(q->head + q->count) % QBLOCKS], ref, sizeof q->ref[0]);
     q->count++;
     pthread_mutex_unlock(&q->mu);
 }
 
-static int q_pop(struct blockq *q, int16_t *pcm)
+static int q_pop(struct blockq *q, int16_t *pcm, int16_t *ref)
 {
     int ok = 0;
     pthread_mutex_lock(&q->mu);
     if (q->count > 0) {
         memcpy(pcm, q->pcm[q->head], sizeof q->pcm[0]);
+        if (ref)
+            memcpy(ref, q->ref[q->head], sizeof q->ref[0]);
         q->head = (q->head + 1) % QBLOCKS;
         q->count--;
         ok = 1;
@@ -66,15 +75,29 @@ static int q_pop(struct blockq *q, int16_t *pcm)
 static void capture_cb(void *user, int16_t *pcm, size_t samples)
 {
     struct dc__voice *v = user;
-    if (samples == DC_AUDIO_BLOCK)
-        q_push(&v->inq, pcm);
+    int16_t ref[DC_AUDIO_BLOCK];
+    if (samples != DC_AUDIO_BLOCK)
+        return;
+    if (v->apm)
+        dc__apm_reference(v->apm, ref);
+    q_push(&v->inq, pcm, v->apm ? ref : NULL);
 }
 
 static void playback_cb(void *user, int16_t *pcm, size_t samples)
 {
     struct dc__voice *v = user;
-    if (samples == DC_AUDIO_BLOCK && !q_pop(&v->outq, pcm))
+    if (samples != DC_AUDIO_BLOCK)
+        return;
+    if (!q_pop(&v->outq, pcm, NULL))
         memset(pcm, 0, samples * sizeof *pcm);
+    if (v->apm) /* the echo reference: exactly what the speaker gets */
+        dc__apm_played(v->apm, pcm);
+}
+
+/* A spec that names a PortAudio device (open_spec's rule). */
+static int is_device_spec(const char *spec)
+{
+    return !spec || (strcmp(spec, "null") != 0 && strncmp(spec, "wav:", 4) != 0);
 }
 
 /* spec -> kind and (for files) path; device names are opened at once. */
@@ -119,6 +142,17 @@ int dc__voice_new(const struct dc__voice_cfg *cfg, struct dc__voice **out)
         dc__voice_free(v);
         return rc;
     }
+    /* Processing for a capture device, made before any device callback can run; echo
+     * cancellation only when the sound also goes out through a device. */
+    if (!cfg->no_processing && is_device_spec(cfg->in_spec)) {
+        struct dc__apm_cfg ac;
+        dc__apm_default_cfg(&ac);
+        ac.aec = is_device_spec(cfg->out_spec);
+        if ((rc = dc__apm_new(&ac, &v->apm)) != 0) {
+            dc__voice_free(v);
+            return rc;
+        }
+    }
     /* A device that cannot be opened leaves that direction silent; the call itself goes on. */
     v->in_err = open_spec(v, cfg->in_spec, DC_AUDIO_CAPTURE);
     v->out_err = open_spec(v, cfg->out_spec, DC_AUDIO_PLAYBACK);
@@ -132,6 +166,7 @@ void dc__voice_free(struct dc__voice *v)
         return;
     dc__audio_close(v->in); /* stops the device (its callback is done) and finishes a WAV */
     dc__audio_close(v->out);
+    dc__apm_free(v->apm);
     dc__opus_enc_free(v->enc);
     dc__opus_dec_free(v->dec);
     dc__jb_free(v->jb);
@@ -161,10 +196,13 @@ void dc__voice_start_media(struct dc__voice *v)
 static void capture(struct dc__voice *v, int16_t *pcm)
 {
     int got = 0;
+    int16_t ref[DC_AUDIO_BLOCK];
     if (v->in_kind == SRC_WAV && v->in)
-        got = dc__audio_read(v->in, pcm) == 0;
+        got = dc__audio_read(v->in, pcm) == 0; /* files: untouched, never processed */
+    else if (v->in_kind == SRC_DEV && v->apm)
+        got = q_pop(&v->inq, pcm, ref) && dc__apm_process(v->apm, pcm, ref, pcm) == 0;
     else if (v->in_kind == SRC_DEV)
-        got = q_pop(&v->inq, pcm);
+        got = q_pop(&v->inq, pcm, NULL);
     if (!got || v->mute || v->hold)
         memset(pcm, 0, DC_AUDIO_BLOCK * sizeof *pcm);
 }
@@ -209,7 +247,7 @@ static void playout(struct dc__voice *v, int16_t *pcm)
     if (v->out_kind == SRC_WAV && v->out)
         dc__audio_write(v->out, pcm);
     else if (v->out_kind == SRC_DEV)
-        q_push(&v->outq, pcm);
+        q_push(&v->outq, pcm, NULL);
 }
 
 void dc__voice_take_errors(struct dc__voice *v, int *in_err, int *out_err)
@@ -264,6 +302,10 @@ void dc__voice_get_stats(const struct dc__voice *v, struct dc__voice_stats *out)
     dc__jb_get_stats(v->jb, &js);
     out->jitter_ms = js.jitter_ms;
     out->target_ms = js.target_ms;
+    struct dc__apm_stats as;
+    dc__apm_get_stats(v->apm, &as);
+    out->apm_frames = as.frames;
+    out->apm_cpu_ns = as.cpu_ns;
 }
 
 int dc__voice_list_devices(char **out)

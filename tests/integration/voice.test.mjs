@@ -370,7 +370,9 @@ describe('voice', () => {
   }, { timeout: 60000 });
 
   // PortAudio through ALSA null devices (there is no sound card here): both CLIs open a capture
-  // and a playback device by name and the call has media and quality like any other.
+  // and a playback device by name and the call has media and quality like any other. The caller's
+  // capture goes through echo cancellation, noise suppression and AGC (the default for devices),
+  // the callee's does not (--no-audio-processing).
   itest('PortAudio devices by name (ALSA null devices): the call has media', async (h) => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'dcall-alsa-'));
     fs.writeFileSync(path.join(home, '.asoundrc'),
@@ -379,7 +381,8 @@ describe('voice', () => {
       const ua = await h.user(srv, acct, 'paa');
       const ub = await h.user(srv, acct, 'pab');
       const dev = ['--input-device', 'dcallnull', '--output-device', 'dcallnull'];
-      const b = h.cli([...conn(srv.url, ub.token, ub.cuid), 'listen', '--answer-after', '0', '--exit-after-calls', '1', ...dev],
+      const b = h.cli([...conn(srv.url, ub.token, ub.cuid), 'listen', '--answer-after', '0', '--exit-after-calls', '1', ...dev,
+        '--no-audio-processing'],
         { name: 'pa-callee', env: { HOME: home } });
       await b.waitFor('registered');
       const a = h.cli([...conn(srv.url, ua.token, ua.cuid), 'call', ub.cuid, '--context', 'Your ride #4821',

@@ -44,6 +44,21 @@ static void test_args_audio(void **state)
     assert_string_equal(a.play, "a.wav");
     assert_string_equal(a.record, "b.wav");
     assert_int_equal(a.min_network_score, 60);
+    assert_int_equal(a.no_audio_processing, 0);
+    const char *noapm[] = {"dcall",
+                           "--server",
+                           "http://h:1",
+                           "--token",
+                           "t",
+                           "--cuid",
+                           "rider_1",
+                           "listen",
+                           "--input-device",
+                           "mic",
+                           "--no-audio-processing",
+                           NULL};
+    assert_int_equal(parse_args(&a, err, sizeof err, noapm), 0);
+    assert_int_equal(a.no_audio_processing, 1);
     const char *dev[] = {"dcall", "devices", NULL};
     assert_int_equal(parse_args(&a, err, sizeof err, dev), 0);
     assert_int_equal(a.cmd, DC__CLI_DEVICES);
@@ -249,7 +264,7 @@ static struct run_result run_path(int loss_pct, int jitter_ms, int mute, int hol
     write_wav(in, sig, n);
     snprintf(spec_in, sizeof spec_in, "wav:%s", in);
     snprintf(spec_out, sizeof spec_out, "wav:%s", out);
-    struct dc__voice_cfg ca = {spec_in, "null"}, cb = {"null", spec_out};
+    struct dc__voice_cfg ca = {spec_in, "null", 0}, cb = {"null", spec_out, 0};
     assert_int_equal(dc__voice_new(&ca, &a), 0);
     assert_int_equal(dc__voice_new(&cb, &b), 0);
     dc__voice_controls(a, mute, 0, 1.0);
