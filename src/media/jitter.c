@@ -13,8 +13,11 @@
  * timestamps did not count): follow it rather than drop everything from now on. */
 #define LATE_RESYNC 10
 /* The first target, before any jitter has been measured: covers ordinary Wi-Fi jitter so the
- * first second is not lost to late packets; it decays to what the network shows. */
-#define START_TARGET_MS 60.0
+ * first second is not lost to late packets, and rises at once on a jittery path. Kept low enough
+ * that a clean path settles (to 20-30 ms) without dropping a frame: a frame is only dropped once
+ * playout runs 30 ms behind the target, and from 60 ms it did drop one or two, a 20-40 ms jump in
+ * what the listener hears early in the call. */
+#define START_TARGET_MS 40.0
 /* Frames are only skipped once the delay estimate has this many samples (about 1 s): until then
  * the minimum delay is still being discovered and skipping would cut the first words. */
 #define SKIP_MIN_SAMPLES 50

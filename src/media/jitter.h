@@ -14,7 +14,7 @@
  *
  * Delay: every packet gives a relative delay sample d = arrival - media time. Over the last 128
  * packets (~2.5 s) target = (95th percentile of d - minimum d) + 10 ms, clamped to 20..200 ms.
- * Before any measurement the target is 60 ms. The target rises at once and falls by at most 1 ms
+ * Before any measurement the target is 40 ms. The target rises at once and falls by at most 1 ms
  * per packet (50 ms/s), so a jitter spike is absorbed and a calm network gets its latency back
  * within a few seconds. The playout point follows the target one frame at a time: it inserts a
  * concealed frame (DC_JB_INSERT) when the next frame is not due yet, and drops a frame
