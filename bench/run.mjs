@@ -12,24 +12,28 @@ import { connectSession, connectEcho, openMany, closeAll, mintToken, summarize }
 import { closedLoop, openLoop, pingOpenLoop, echoOpenLoop, echoClosedLoop } from './lib/calls.mjs';
 import { phaseMedia } from './lib/media.mjs';
 import { phaseStats } from './lib/stats.mjs';
+import { phaseKeepalive } from './lib/keepalive.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const WATCHDOG_S = 285;
 const MEDIA_WATCHDOG_S = 270; // added when the media phase runs (it takes ~2.5 min)
 const STATS_WATCHDOG_S = 240; // added when the stats phase runs (1,000,000 records: ~1.5 min)
+const KEEPALIVE_WATCHDOG_S = 240; // added when the optional keepalive phase runs (~2 min)
 
 function parseArgs(argv) {
-  const o = { build: 'build', clients: 10000, pairs: 4000, inflight: 200, setupSeconds: 10, rate: 200, latencySeconds: 10, latencyPairs: 500, keep: false, only: null, mediaCalls: [100, 500, 1000], mediaSeconds: 20, statsCalls: 1000000, statsRuns: 20, statsBaselineRuns: 10 };
-  const num = { '--clients': 'clients', '--pairs': 'pairs', '--inflight': 'inflight', '--setup-seconds': 'setupSeconds', '--rate': 'rate', '--latency-seconds': 'latencySeconds', '--latency-pairs': 'latencyPairs', '--media-seconds': 'mediaSeconds', '--stats-calls': 'statsCalls', '--stats-runs': 'statsRuns' };
+  const o = { build: 'build', clients: 10000, pairs: 4000, inflight: 200, setupSeconds: 10, rate: 200, latencySeconds: 10, latencyPairs: 500, keep: false, only: null, mediaCalls: [100, 500, 1000], mediaSeconds: 20, statsCalls: 1000000, statsRuns: 20, statsBaselineRuns: 10, keepalive: false, keepaliveClients: [1000, 10000], keepaliveRate: 1000, keepaliveSeconds: 30 };
+  const num = { '--clients': 'clients', '--pairs': 'pairs', '--inflight': 'inflight', '--setup-seconds': 'setupSeconds', '--rate': 'rate', '--latency-seconds': 'latencySeconds', '--latency-pairs': 'latencyPairs', '--media-seconds': 'mediaSeconds', '--stats-calls': 'statsCalls', '--stats-runs': 'statsRuns', '--keepalive-rate': 'keepaliveRate', '--keepalive-seconds': 'keepaliveSeconds' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--build') o.build = argv[++i];
     else if (num[a]) o[num[a]] = Number(argv[++i]);
     else if (a === '--keep') o.keep = true;
+    else if (a === '--keepalive') o.keepalive = true;
+    else if (a === '--keepalive-clients' && /^\d+(,\d+)*$/.test(argv[i + 1] || '')) o.keepaliveClients = argv[++i].split(',').map(Number);
     else if (a === '--media-calls' && /^\d+(,\d+)*$/.test(argv[i + 1] || '')) o.mediaCalls = argv[++i].split(',').map(Number).sort((x, y) => x - y);
-    else if (a === '--only' && ['held', 'setups', 'latency', 'srtp', 'media', 'stats'].includes(argv[i + 1])) o.only = argv[++i];
+    else if (a === '--only' && ['held', 'setups', 'latency', 'srtp', 'media', 'stats', 'keepalive'].includes(argv[i + 1])) o.only = argv[++i];
     else {
-      process.stderr.write(`usage: node bench/run.mjs --build DIR [--clients N] [--pairs N] [--inflight N] [--setup-seconds S] [--rate R] [--latency-seconds S] [--latency-pairs N] [--media-calls K1,K2,..] [--media-seconds S] [--stats-calls N] [--stats-runs R] [--only held|setups|latency|srtp|media|stats] [--keep]\n`);
+      process.stderr.write(`usage: node bench/run.mjs --build DIR [--clients N] [--pairs N] [--inflight N] [--setup-seconds S] [--rate R] [--latency-seconds S] [--latency-pairs N] [--media-calls K1,K2,..] [--media-seconds S] [--stats-calls N] [--stats-runs R] [--keepalive] [--keepalive-clients N1,N2,..] [--keepalive-rate R] [--keepalive-seconds S] [--only held|setups|latency|srtp|media|stats|keepalive] [--keep]\n`);
       process.exit(2);
     }
   }
@@ -326,6 +330,14 @@ function headline(out) {
     h.stats_vs_scan_p50 = st.ratio_scan_to_rollup_p50;
     h.stats_target_met = st.target_met;
   }
+  const ka = out.keepalive && out.keepalive.by_sessions;
+  if (ka) {
+    for (const [n, r] of Object.entries(ka)) {
+      h[`keepalive_${n}_idle_cpu_utilization`] = r.idle.dcalld_cpu_utilization;
+      h[`keepalive_${n}_cpu_us_per_msg`] = r.load.dcalld_cpu_us_per_msg;
+      if (r.load.perf) h[`keepalive_${n}_lws_dll2_add_sorted_pct`] = r.load.perf.lws_dll2_add_sorted_pct;
+    }
+  }
   return h;
 }
 
@@ -374,7 +386,7 @@ async function main() {
   const dog = setTimeout(() => {
     out.error = `watchdog: run exceeded ${WATCHDOG_S} s`;
     finish(1);
-  }, (WATCHDOG_S + (!o.only || o.only === 'media' ? MEDIA_WATCHDOG_S : 0) + (!o.only || o.only === 'stats' ? STATS_WATCHDOG_S : 0)) * 1000);
+  }, (WATCHDOG_S + (!o.only || o.only === 'media' ? MEDIA_WATCHDOG_S : 0) + (!o.only || o.only === 'stats' ? STATS_WATCHDOG_S : 0) + (o.keepalive || o.only === 'keepalive' ? KEEPALIVE_WATCHDOG_S : 0)) * 1000);
   dog.unref();
   try {
     if (out.generator.nofile_limit < o.clients + 1000) {
@@ -398,6 +410,17 @@ async function main() {
     if (o.only === 'media') {
       await phaseMedia(o, out, tmp);
       return finish(0);
+    }
+    if (o.keepalive || o.only === 'keepalive') {
+      const most = Math.max(...o.keepaliveClients);
+      if (out.generator.nofile_limit < most + 1000) throw new Error(`RLIMIT_NOFILE ${out.generator.nofile_limit}: too low for ${most} keepalive sessions`);
+      try {
+        await phaseKeepalive(o, out, tmp);
+      } catch (e) {
+        out.keepalive = { error: String(e.stack || e) };
+        if (o.only === 'keepalive') throw e;
+      }
+      if (o.only === 'keepalive') return finish(0);
     }
     const ctx = await setup(o, tmp);
     out.dcalld = { pid: ctx.dcalld.pid, pinned_cpu: ctx.dcalld.pinned ? 0 : null, build: path.resolve(o.build) };

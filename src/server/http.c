@@ -1,6 +1,7 @@
 /* The lws context on the signalling loop: HTTP request collection and responses, WebSocket rx
  * reassembly (up to DC__MAX_MSG) and a per-connection send queue. Routing lives in rest.c and
  * session.c; nothing here knows about calls. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,115 @@
 #include "server/webauth.h"
 
 #define DC__SENDQ_MAX (4u << 20) /* a reader this far behind is cut */
+
+/* Keepalive (docs/protocol.md): a WebSocket that has sent no frame for DC__KA_PING_MS gets a
+ * WebSocket PING; one silent for DC__KA_HANGUP_MS is closed 1001 "keepalive_timeout" (with
+ * --test-mode, DCALL_TEST_KEEPALIVE_MS="PING,HANGUP" shortens both for the tests). lws's own
+ * validity timers did this before, but lws 4.1 keeps every timer of the thread in one sorted list
+ * and re-inserts a connection's timer, walking the list, at each of its pings and pongs: O(n) per
+ * connection per interval, O(n^2) in all. Here a frame received costs one store of the loop's
+ * cached time, and one timer sweeps the list of WebSockets: a fifth of it every 200 ms. */
+#define DC__KA_PING_MS 15000
+#define DC__KA_HANGUP_MS 30000
+#define DC__KA_TICK_MS 200
+#define DC__KA_TICKS 5 /* ticks for one pass over the list */
+/* A WebSocket that has not signed in 10 s after its upgrade is closed 4001 "hello_timeout". The
+ * sweep checks it too: an lws timer per socket (lws_set_timer_usecs) is one more insert into the
+ * sorted list, a walk of it at each connect. */
+#define DC__HELLO_MS 10000
+
+/* The keepalive clock: the loop's cached monotonic time, no system call per frame. Not the test
+ * clock: tests that move it by hours (session expiry) must not see every socket time out. */
+static int64_t dc__ka_now(const dc__server *srv)
+{
+    return (int64_t)uv_now(srv->loop);
+}
+
+static void dc__ka_config(dc__server *srv)
+{
+    srv->ka_ping_ms = DC__KA_PING_MS;
+    srv->ka_hangup_ms = DC__KA_HANGUP_MS;
+    const char *e = getenv("DCALL_TEST_KEEPALIVE_MS");
+    if (!srv->cfg.test_mode || !e)
+        return;
+    long ping = 0, hangup = 0;
+    if (sscanf(e, "%ld,%ld", &ping, &hangup) != 2 || ping < 100 || hangup <= ping ||
+        hangup > 3600000) {
+        DC_WARN("http", "DCALL_TEST_KEEPALIVE_MS: want PING,HANGUP in ms, 100 <= PING < HANGUP "
+                        "<= 3600000; keeping 15000,30000");
+        return;
+    }
+    srv->ka_ping_ms = ping;
+    srv->ka_hangup_ms = hangup;
+}
+
+/* A frame (data or PONG) came from the peer. */
+static void dc__ka_seen(dc__conn *c)
+{
+    c->last_rx_ms = dc__ka_now(c->srv);
+    c->ping_sent = 0;
+}
+
+static void dc__ka_attach(dc__conn *c)
+{
+    dc__server *srv = c->srv;
+    c->ws_prev = NULL;
+    c->ws_next = srv->ws_conns;
+    if (srv->ws_conns)
+        srv->ws_conns->ws_prev = c;
+    srv->ws_conns = c;
+    srv->n_ws++;
+    dc__ka_seen(c);
+    c->opened_ms = c->last_rx_ms;
+}
+
+static void dc__ka_detach(dc__conn *c)
+{
+    dc__server *srv = c->srv;
+    if (!srv || (!c->ws_prev && srv->ws_conns != c))
+        return; /* not on the list */
+    if (srv->ka_cursor == c)
+        srv->ka_cursor = c->ws_next;
+    if (c->ws_prev)
+        c->ws_prev->ws_next = c->ws_next;
+    else
+        srv->ws_conns = c->ws_next;
+    if (c->ws_next)
+        c->ws_next->ws_prev = c->ws_prev;
+    c->ws_prev = c->ws_next = NULL;
+    srv->n_ws--;
+}
+
+static void dc__ka_check(const dc__server *srv, dc__conn *c, int64_t now)
+{
+    if (!c->wsi || c->close_code)
+        return;
+    int64_t idle = now - c->last_rx_ms;
+    if (!c->session && !c->live && now - c->opened_ms >= DC__HELLO_MS) {
+        dc__conn_close(c, 4001, "hello_timeout");
+    } else if (idle >= srv->ka_hangup_ms) {
+        dc__conn_close(c, 1001, "keepalive_timeout");
+        /* a peer that reads nothing never lets the close frame out: lws drops it in 2 s */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
+    } else if (idle >= srv->ka_ping_ms && !c->ping_sent) {
+        c->ping_sent = 1;
+        c->ping_due = 1;
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
+static void dc__ka_tick(uv_timer_t *t)
+{
+    dc__server *srv = t->data;
+    int64_t now = dc__ka_now(srv), n = (srv->n_ws + DC__KA_TICKS - 1) / DC__KA_TICKS;
+    dc__conn *c = srv->ka_cursor ? srv->ka_cursor : srv->ws_conns;
+    for (; c && n > 0; n--) {
+        dc__conn *next = c->ws_next; /* dc__ka_check never frees c */
+        dc__ka_check(srv, c, now);
+        c = next;
+    }
+    srv->ka_cursor = c; /* NULL: the next tick starts over at the head */
+}
 
 static int dc__http_method(struct lws *wsi, char *out, size_t n)
 {
@@ -272,6 +382,17 @@ void dc__conn_close(dc__conn *c, int code, const char *reason)
 
 static int dc__ws_writeable(dc__conn *c, struct lws *wsi)
 {
+    if (c->ping_due && !c->close_code) { /* one write per callback: the queue comes next */
+        /* not empty: lws 4.1 reports no LWS_CALLBACK_RECEIVE_PONG for an empty pong */
+        unsigned char buf[LWS_PRE + 2];
+        c->ping_due = 0;
+        memcpy(buf + LWS_PRE, "ka", 2);
+        if (lws_write(wsi, buf + LWS_PRE, 2, LWS_WRITE_PING) < 0)
+            return -1;
+        if (c->q_head)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
     dc__msg *m = c->q_head;
     if (m) {
         c->q_head = m->next;
@@ -376,20 +497,21 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         c->srv = srv;
         c->is_ws = 1;
         srv->n_conns++;
+        dc__ka_attach(c);
         /* an Origin too long to keep must not pass for none (allowed_origins, session.c) */
         dc__http_copy_hdr_present(wsi, WSI_TOKEN_ORIGIN, c->origin, sizeof c->origin, "null");
         if (dc__path_is_ws(wsi) == 2)
             dc__live_attach(c, wsi);
-        else
-            lws_set_timer_usecs(wsi, 10 * LWS_USEC_PER_SEC); /* hello deadline */
-        return 0;
+        return 0; /* the hello deadline is the sweep's (dc__ka_check) */
     case LWS_CALLBACK_TIMER:
         if (c->live)
             dc__live_tick(c, wsi);
-        else if (!c->session && !c->close_code)
-            dc__conn_close(c, 4001, "hello_timeout");
+        return 0;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        dc__ka_seen(c);
         return 0;
     case LWS_CALLBACK_RECEIVE:
+        dc__ka_seen(c);
         if (c->live) /* the live feed takes no messages */
             dc__conn_close(c, 1008, "live_feed_is_read_only");
         else
@@ -399,6 +521,7 @@ static int dc__callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return dc__ws_writeable(c, wsi);
     case LWS_CALLBACK_CLOSED:
         srv->n_conns--;
+        dc__ka_detach(c);
         if (c->live)
             dc__live_detach(c);
         dc__ws_on_close(c);
@@ -466,10 +589,11 @@ static void dc__lws_log(int level, const char *line)
         DC_WARN("lws", "%.*s", (int)strcspn(line, "\n"), line);
 }
 
-/* Ping a connection idle for 15 s; drop one silent for 30 s. */
-static const lws_retry_bo_t dc__idle_policy = {
-    .secs_since_valid_ping = 15,
-    .secs_since_valid_hangup = 30,
+/* No lws validity timers: keepalive is ours (DC__KA_PING_MS). With secs_since_valid_hangup 0
+ * lws arms none; without a policy it would arm its default (ping after 300 s) on every socket. */
+static const lws_retry_bo_t dc__no_validity = {
+    .secs_since_valid_ping = 0,
+    .secs_since_valid_hangup = 0,
 };
 
 int dc__http_start(dc__server *srv)
@@ -484,7 +608,7 @@ int dc__http_start(dc__server *srv)
     info.options = LWS_SERVER_OPTION_LIBUV; /* security headers: dc__http_security_headers */
     info.foreign_loops = loops;
     info.user = srv;
-    info.retry_and_idle_policy = &dc__idle_policy;
+    info.retry_and_idle_policy = &dc__no_validity;
     info.timeout_secs = 30;
     info.max_http_header_data = 4096;
     info.keepalive_timeout = 30;
@@ -502,11 +626,20 @@ int dc__http_start(dc__server *srv)
     srv->vhost = lws_get_vhost_by_name(srv->lws, "default");
     if (srv->vhost)
         srv->cfg.listen_port = lws_get_vhost_listen_port(srv->vhost);
+    dc__ka_config(srv);
+    uv_timer_init(srv->loop, &srv->ka_timer); /* closed with the loop's handles (main.c) */
+    srv->ka_timer.data = srv;
+    uv_timer_start(&srv->ka_timer, dc__ka_tick, DC__KA_TICK_MS, DC__KA_TICK_MS);
+    srv->ka_timer_on = 1;
     return 0;
 }
 
 void dc__http_stop(dc__server *srv)
 {
+    if (srv->ka_timer_on) {
+        uv_timer_stop(&srv->ka_timer);
+        srv->ka_timer_on = 0;
+    }
     if (srv->lws) {
         lws_context_destroy(srv->lws);
         srv->lws = NULL;

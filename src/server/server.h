@@ -110,6 +110,13 @@ typedef struct dc__conn {
     char live_token_hash[65]; /* the session it was opened with: logout closes it */
     int64_t live_expires_ms;  /* the session's expiry (dc__now_ms clock): the feed ends then */
     struct dc__conn *live_next;
+    /* keepalive (http.c): every WebSocket is on srv->ws_conns; last_rx_ms (dc__ka_now clock) is
+     * stamped on every frame received, a sweep pings the idle and closes the silent */
+    struct dc__conn *ws_prev, *ws_next;
+    int64_t last_rx_ms;
+    int64_t opened_ms; /* the upgrade (dc__ka_now clock): the hello deadline counts from it */
+    int ping_due;      /* a WebSocket PING waits for the writeable callback */
+    int ping_sent;     /* pinged since the last frame received */
 } dc__conn;
 
 typedef struct dc__user {
@@ -167,6 +174,13 @@ typedef struct dc__server {
     uv_signal_t sig_term, sig_int;
     uv_timer_t drain_timer;
     void (*on_drained)(struct dc__server *srv); /* the last call ended while draining */
+    /* keepalive (http.c): the WebSocket connections and the sweep over them */
+    dc__conn *ws_conns;
+    dc__conn *ka_cursor; /* where the next sweep tick starts (NULL: the head) */
+    int64_t n_ws;
+    uv_timer_t ka_timer;
+    int ka_timer_on;
+    int64_t ka_ping_ms, ka_hangup_ms;
     /* metrics */
     int64_t n_conns;
     int64_t n_sessions;
