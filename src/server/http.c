@@ -2,7 +2,9 @@
  * reassembly (up to DC__MAX_MSG) and a per-connection send queue. Routing lives in rest.c and
  * session.c; nothing here knows about calls. */
 #include <stdio.h>
+#include <arpa/inet.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -251,6 +253,28 @@ static int dc__http_security_headers(struct lws *wsi, const dc__http_req *r, uns
     return 0;
 }
 
+void dc__http_client(const dc__server *srv, struct lws *wsi, char *peer, size_t n, int *tls)
+{
+    lws_get_peer_simple(wsi, peer, n);
+    *tls = lws_is_ssl(wsi);
+    if (!srv->cfg.trust_proxy)
+        return;
+    /* the last X-Forwarded-For entry is the one our proxy appended: the address it saw */
+    char xff[512], proto[16], buf[16];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) < (int)sizeof xff &&
+        lws_hdr_copy(wsi, xff, sizeof xff, WSI_TOKEN_X_FORWARDED_FOR) > 0) {
+        char *last = strrchr(xff, ',');
+        last = last ? last + 1 : xff;
+        last += strspn(last, " \t");
+        last[strcspn(last, " \t")] = '\0';
+        if (inet_pton(AF_INET, last, buf) == 1 || inet_pton(AF_INET6, last, buf) == 1)
+            snprintf(peer, n, "%s", last);
+    }
+    if (lws_hdr_custom_length(wsi, "x-forwarded-proto:", 18) < (int)sizeof proto &&
+        lws_hdr_custom_copy(wsi, proto, (int)sizeof proto, "x-forwarded-proto:", 18) > 0)
+        *tls = !strcasecmp(proto, "https");
+}
+
 static int dc__http_begin(dc__conn *c, struct lws *wsi, const char *uri)
 {
     dc__http_req_free(c->http);
@@ -276,8 +300,7 @@ static int dc__http_begin(dc__conn *c, struct lws *wsi, const char *uri)
     if (lws_hdr_custom_length(wsi, "x-csrf-token:", 13) >= (int)sizeof r->csrf ||
         lws_hdr_custom_copy(wsi, r->csrf, (int)sizeof r->csrf, "x-csrf-token:", 13) < 0)
         r->csrf[0] = '\0';
-    lws_get_peer_simple(wsi, r->peer, sizeof r->peer);
-    r->tls = lws_is_ssl(wsi);
+    dc__http_client(c->srv, wsi, r->peer, sizeof r->peer, &r->tls);
     return 0;
 }
 

@@ -26,7 +26,7 @@ static void dc__usage(FILE *f)
         "              [--reconnect-grace S] [--drain-timeout S] [--tls-cert F --tls-key F]\n"
         "              [--media-port P] [--media-tcp-port P] [--media-workers N] [--public-ip IP]\n"
         "              [--no-media] [--no-media-tcp] [--dashboard-dir DIR]\n"
-        "              [--webhook-allow-private]\n"
+        "              [--webhook-allow-private] [--trust-proxy]\n"
         "              [--log-level debug|info|warn|error] [--test-mode]\n"
         "       dcalld account create --data DIR --name NAME\n"
         "       dcalld backup --data DIR FILE\n");
@@ -81,6 +81,10 @@ static int dc__parse_args(int argc, char **argv, dc__server_config *cfg, const c
         }
         if (!strcmp(a, "--no-media")) {
             cfg->media_port = -1;
+            continue;
+        }
+        if (!strcmp(a, "--trust-proxy")) {
+            cfg->trust_proxy = 1;
             continue;
         }
         if (!strcmp(a, "--webhook-allow-private")) {

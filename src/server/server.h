@@ -45,6 +45,9 @@ typedef struct dc__server_config {
     char dashboard_dir[1024];
     /* --webhook-allow-private: webhooks may go to loopback, private and link-local addresses */
     int webhook_private;
+    /* --trust-proxy: dcalld is reached only through a reverse proxy, whose X-Forwarded-For (last
+     * entry) and X-Forwarded-Proto give the client's address and scheme */
+    int trust_proxy;
 } dc__server_config;
 
 typedef struct dc__acct_cache {
@@ -234,6 +237,9 @@ typedef struct dc__http_req {
 } dc__http_req;
 /* Appends "name: value\r\n" to r->headers; DC_ETOOBIG when full. */
 int dc__http_add_header(dc__http_req *r, const char *name, const char *value);
+/* The client's address (numeric) and whether it came over TLS: the socket's, or with
+ * --trust-proxy what the proxy's X-Forwarded-For / X-Forwarded-Proto say. */
+void dc__http_client(const dc__server *srv, struct lws *wsi, char *peer, size_t n, int *tls);
 void dc__rest_handle(dc__server *srv, dc__http_req *req);
 /* Response helpers shared by the REST handlers (rest.c, webauth.c): reply steals body; reply_err
  * answers {"error":{"code","message","field"?}}. body_json: the body as a JSON object, or NULL. */

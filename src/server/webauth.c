@@ -754,7 +754,10 @@ int dc__live_check(dc__server *srv, struct lws *wsi, char account_id[40], char t
     dc__hdr(wsi, WSI_TOKEN_HOST, host, sizeof host);
     if (!host[0]) /* a WebSocket over HTTP/2 (RFC 8441) has :authority instead */
         dc__hdr(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY, host, sizeof host);
-    snprintf(self, sizeof self, "%s://%s", lws_is_ssl(wsi) ? "https" : "http", host);
+    char peer[64];
+    int tls;
+    dc__http_client(srv, wsi, peer, sizeof peer, &tls);
+    snprintf(self, sizeof self, "%s://%s", tls ? "https" : "http", host);
     if (!origin[0] || !host[0] || strcasecmp(origin, self) != 0) {
         DC_INFO(MOD, "live feed refused: origin not the server's own");
         return DC_EORIGINDENIED;

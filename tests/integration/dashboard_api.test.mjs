@@ -661,3 +661,51 @@ itest('a live feed ends with its session: 12 h later (test clock) it is closed w
   assert.equal(closed.reason, 'session_expired');
   assert.equal((await web(srv, 'GET', '/v1/web/me', s)).status, 401);
 });
+
+// Sign-ups until the per-address limit answers 429; xff(i) gives the X-Forwarded-For of attempt i.
+async function signupsUntilLimited(srv, xff, max = 12) {
+  for (let i = 0; i < max; i++) {
+    const r = await rest(srv, 'POST', '/v1/web/signup', {
+      body: { email: newEmail(), password: PASSWORD, company: 'Acme' },
+      headers: { 'x-forwarded-for': xff(i) },
+    });
+    if (r.status === 429) return i;
+    assert.equal(r.status, 201, r.text);
+  }
+  return null;
+}
+
+itest('without --trust-proxy, X-Forwarded-For and X-Forwarded-Proto are ignored', async (h) => {
+  const srv = await h.startServer();
+  assert.equal(await signupsUntilLimited(srv, (i) => `198.51.100.${i + 1}`), 10, 'one address whatever the header says');
+  const r = await rest(srv, 'GET', '/v1/web/me', { headers: { 'x-forwarded-proto': 'https' } });
+  assert.equal(r.status, 401);
+  const srv2 = await h.startServer();
+  const s = await rest(srv2, 'POST', '/v1/web/signup', {
+    body: { email: newEmail(), password: PASSWORD, company: 'Acme' },
+    headers: { 'x-forwarded-proto': 'https' },
+  });
+  assert.equal(s.status, 201);
+  assert.ok(!sessionCookie(s).attrs.includes('secure'), 'no Secure on plain HTTP');
+});
+
+itest('with --trust-proxy: limits by the forwarded address, Secure cookie and https origin from X-Forwarded-Proto', async (h) => {
+  const srv = await h.startServer({ extraArgs: ['--trust-proxy'] });
+  // the last entry is the proxy's view of the client; earlier ones are the client's own claims
+  assert.equal(await signupsUntilLimited(srv, (i) => `10.9.9.${i}, 203.0.113.7`), 10, 'limited per forwarded address');
+  const other = await rest(srv, 'POST', '/v1/web/signup', {
+    body: { email: newEmail(), password: PASSWORD, company: 'Acme' },
+    headers: { 'x-forwarded-for': '203.0.113.8', 'x-forwarded-proto': 'https' },
+  });
+  assert.equal(other.status, 201, 'another forwarded address has its own budget');
+  const c = sessionCookie(other);
+  assert.ok(c.attrs.includes('secure'), `Secure behind a TLS proxy: ${c.attrs}`);
+  const host = new URL(srv.url).host;
+  const live = await openWs(liveUrl(srv), {
+    cookie: `dc_session=${c.token}`,
+    origin: `https://${host}`,
+    'x-forwarded-proto': 'https',
+  });
+  await live.next((m) => m.event === 'hello');
+  live.ws.close();
+});
