@@ -1,6 +1,6 @@
 /* The dashboard's static files: served by dcalld for every path outside /v1, /healthz, /metrics
  * and /_test, from the copy embedded in the binary at build time (scripts/embed-assets.mjs writes
- * a dc__asset_set from `node dashboard/build.mjs`), or from a directory on disk
+ * a dc__asset_set from `node web/dashboard/build.mjs`), or from a directory on disk
  * (`dcalld --dashboard-dir DIR`, read on every request, for development). */
 #ifndef DC_SERVER_ASSETS_H
 #define DC_SERVER_ASSETS_H

@@ -37,7 +37,7 @@ async function loadEsbuild() {
   try {
     return await import('esbuild');
   } catch {
-    throw new Error(`build.mjs: esbuild is not installed in ${here}/node_modules (run scripts/install-deps, or npm ci in dashboard/)`);
+    throw new Error(`build.mjs: esbuild is not installed in ${here}/node_modules (run scripts/install-deps, or npm ci in web/dashboard/)`);
   }
 }
 
