@@ -314,6 +314,15 @@ static struct dc__gcm_stream *find_stream(dc__gcm *g, uint32_t ssrc)
     return NULL;
 }
 
+static int has_free_stream(const dc__gcm *g)
+{
+    for (int i = 0; i < DC__GCM_MAX_STREAMS; i++) {
+        if (!g->st[i].used)
+            return 1;
+    }
+    return 0;
+}
+
 static struct dc__gcm_stream *new_stream(dc__gcm *g, uint32_t ssrc)
 {
     struct dc__gcm_stream *s = &g->st[0];
@@ -408,8 +417,13 @@ DC__GCM_TARGET int dc__gcm_protect(dc__gcm *g, uint8_t *pkt, size_t *len, size_t
         return DC_EINVAL;
     uint32_t ssrc = pkt_ssrc(pkt);
     struct dc__gcm_stream *s = find_stream(g, ssrc);
-    if (!s)
+    if (!s) {
+        /* Never evict on this side: a forgotten stream's indices could be protected again,
+         * reusing a GCM nonce (keystream and GHASH key exposed). A new SSRC needs a free slot. */
+        if (!has_free_stream(g))
+            return DC_ESRTP;
         s = new_stream(g, ssrc);
+    }
     uint64_t idx = estimate_index(s, (uint16_t)(pkt[2] << 8 | pkt[3]));
     if (replay_check(s, idx) != 0)
         return DC_ESRTP;

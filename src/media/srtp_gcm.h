@@ -12,8 +12,10 @@
  * extension, 16-byte tag. Packet index estimation (RFC 3711 3.3.1) and a 1024-packet replay window
  * per SSRC in both directions (protect refuses to reuse an index, as libsrtp with allow_repeat_tx
  * off); a stream for a new SSRC starts only once a packet authenticated. At most
- * DC__GCM_MAX_STREAMS SSRCs per direction: an authenticated packet of another one replaces the
- * stream used longest ago. RTCP and the AES_CM profile stay with libsrtp.
+ * DC__GCM_MAX_STREAMS SSRCs per direction: unprotect lets an authenticated packet of another one
+ * replace the stream used longest ago (whose replay state is then lost); protect refuses a new
+ * SSRC when full (DC_ESRTP), as forgetting a stream there could reuse a nonce. RTCP and the
+ * AES_CM profile stay with libsrtp.
  *
  * Only on x86-64 CPUs with AES-NI, PCLMULQDQ and SSE4.1 (dc__gcm_available()); elsewhere srtp.c
  * uses libsrtp for everything. Not thread-safe per object (one worker owns a leg). */

@@ -12,6 +12,20 @@
 
 #define DC__ADDRTAB_MIN 64 /* slots; always a power of two, at most half full */
 
+/* murmur3's 64-bit finaliser: every input bit reaches every output bit, non-linearly. */
+static inline uint64_t fmix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xFF51AFD7ED558CCDull;
+    x ^= x >> 33;
+    x *= 0xC4CEB9FE1A85EC53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Each word goes through the mix after the seed (not XORed with the others before it): with the
+ * words multiplied by constants and XORed first, keys whose products cancel (easy to build with
+ * an IPv6 /64 and a port) collided whatever the seed, all in one run of probes. */
 static uint32_t addr_hash(const dc__addrtab *t, const dc__addrkey *k)
 {
     uint64_t a, b;
@@ -19,12 +33,10 @@ static uint32_t addr_hash(const dc__addrtab *t, const dc__addrkey *k)
     memcpy(&a, (const uint8_t *)k, 8);
     memcpy(&b, (const uint8_t *)k + 8, 8);
     memcpy(&c, (const uint8_t *)k + 16, 4);
-    uint64_t h = t->seed ^ (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^
-                 ((uint64_t)c * 0x165667B19E3779F9ull);
-    h ^= h >> 29;
-    h *= 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 32;
-    return (uint32_t)h;
+    uint64_t h = fmix64(t->seed ^ a);
+    h = fmix64(h ^ b);
+    h = fmix64(h ^ c);
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 static dc__addrent *slot_of(const dc__addrtab *t, const dc__addrkey *k, uint32_t h)

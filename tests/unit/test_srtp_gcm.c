@@ -248,6 +248,160 @@ static void protect_refuses_repeat(void **state)
     peer_free(&p);
 }
 
+/* A packet of ssrc/seq protected by libsrtp (the peer's sending side), 40 bytes of payload. */
+static int lib_packet(peer *p, uint8_t *out, uint32_t ssrc, uint16_t seq)
+{
+    memset(out, 0, 12 + 40);
+    out[0] = 0x80;
+    out[1] = 111;
+    out[2] = (uint8_t)(seq >> 8);
+    out[3] = (uint8_t)seq;
+    for (int i = 0; i < 4; i++)
+        out[8 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
+    int l = 12 + 40;
+    assert_int_equal(srtp_protect(p->lib_out, out, &l), srtp_err_status_ok);
+    return l;
+}
+
+static int try_unprotect(peer *p, const uint8_t *pk, int len)
+{
+    _Alignas(16) uint8_t c[CAP];
+    memcpy(c, pk, (size_t)len);
+    size_t l = (size_t)len;
+    return dc__srtp_unprotect_rtp(p->fast, c, &l);
+}
+
+/* The replay window at its edges (RFC 3711 3.3.2, window 1024): an index 1023 behind the highest
+ * passes once, 1024 behind never; a forward move clears exactly the ring positions that left
+ * the window, and a jump of a whole window or more clears all of them. */
+static void window_edges(void **state)
+{
+    (void)state;
+    if (!dc__gcm_available())
+        skip();
+    peer p;
+    peer_new(&p);
+    static _Alignas(16) uint8_t pk[4200][80];
+    static int len[4200];
+    for (int i = 0; i < 4200; i++)
+        len[i] = lib_packet(&p, pk[i], 0x1111, (uint16_t)i);
+    struct {
+        int seq, want;
+    } steps[] = {
+        {2000, 0}, {977, 0},         {977, DC_ESRTP},  {976, DC_ESRTP},  {1500, 0},
+        {2600, 0}, /* moved 600: position 1500 % 1024 now stands for 2524 */
+        {2524, 0}, {1577, 0},        {1576, DC_ESRTP}, {2000, DC_ESRTP}, {2600, DC_ESRTP},
+        {4100, 0}, /* a jump past the whole window */
+        {3077, 0}, {3076, DC_ESRTP}, {3600, 0},        {4099, 0},        {4100, DC_ESRTP},
+    };
+    for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
+        int s = steps[k].seq;
+        assert_int_equal(try_unprotect(&p, pk[s], len[s]), steps[k].want);
+    }
+    peer_free(&p);
+}
+
+/* Packets that fail authentication never create a stream: forged packets of many new SSRCs do
+ * not push the real streams (and their replay state) out. */
+static void forged_ssrcs_do_not_evict(void **state)
+{
+    (void)state;
+    if (!dc__gcm_available())
+        skip();
+    peer p;
+    peer_new(&p);
+    _Alignas(16) uint8_t pk[4][80];
+    int len[4];
+    for (uint32_t s = 0; s < 4; s++) {
+        len[s] = lib_packet(&p, pk[s], 100 + s, 7);
+        assert_int_equal(try_unprotect(&p, pk[s], len[s]), 0);
+    }
+    for (uint32_t f = 0; f < 64; f++) {
+        _Alignas(16) uint8_t c[80];
+        memcpy(c, pk[0], (size_t)len[0]);
+        c[8] = 0xee;
+        c[11] = (uint8_t)f; /* a new SSRC; the tag no longer matches */
+        assert_int_equal(try_unprotect(&p, c, len[0]), DC_ESRTP);
+    }
+    for (uint32_t s = 0; s < 4; s++) /* still known: replays */
+        assert_int_equal(try_unprotect(&p, pk[s], len[s]), DC_ESRTP);
+    peer_free(&p);
+}
+
+/* Protect never evicts a stream to make room for another SSRC: evicting would forget which
+ * indices it used, and protecting one of them again reuses a GCM nonce (keystream and the GHASH
+ * key exposed). A fifth SSRC is refused instead. */
+static void protect_never_forgets(void **state)
+{
+    (void)state;
+    if (!dc__gcm_available())
+        skip();
+    peer p;
+    peer_new(&p);
+    _Alignas(16) uint8_t a[CAP];
+    for (uint32_t s = 0; s < 6; s++) {
+        memset(a, 0, 40);
+        a[0] = 0x80;
+        a[1] = 111;
+        a[3] = 9;
+        a[11] = (uint8_t)s;
+        size_t l = 40;
+        assert_int_equal(dc__srtp_protect_rtp(p.fast, a, &l, CAP), s < 4 ? 0 : DC_ESRTP);
+    }
+    memset(a, 0, 40);
+    a[0] = 0x80;
+    a[1] = 111;
+    a[3] = 9;
+    size_t l = 40;
+    assert_int_equal(dc__srtp_protect_rtp(p.fast, a, &l, CAP), DC_ESRTP); /* SSRC 0, seq 9 again */
+    a[3] = 10;
+    assert_int_equal(dc__srtp_protect_rtp(p.fast, a, &l, CAP), 0);
+    peer_free(&p);
+}
+
+/* Header bounds: CSRCs or an extension running past the packet, and a packet too short for its
+ * tag, are refused without reading past it; a header with no payload at all works. The core also
+ * works on a packet at an odd address (srtp.c refuses those, the core does not need it). */
+static void header_bounds_and_alignment(void **state)
+{
+    (void)state;
+    if (!dc__gcm_available())
+        skip();
+    static const uint8_t key[16] = {1, 2, 3}, salt[12] = {4, 5, 6};
+    dc__gcm *tx, *rx;
+    assert_int_equal(dc__gcm_new(key, salt, &tx), 0);
+    assert_int_equal(dc__gcm_new(key, salt, &rx), 0);
+    _Alignas(16) uint8_t buf[256 + 1];
+    uint8_t *pk = buf + 1; /* odd address */
+    memset(buf, 0, sizeof buf);
+    pk[0] = 0x91; /* X, one CSRC */
+    pk[1] = 111;
+    pk[3] = 1;
+    pk[16] = 0xbe, pk[17] = 0xde, pk[19] = 1; /* one extension word */
+    size_t n = 24, l = n;                     /* header only */
+    assert_int_equal(dc__gcm_protect(tx, pk, &l, 200), 0);
+    assert_int_equal(l, n + 16);
+    assert_int_equal(dc__gcm_unprotect(rx, pk, &l), 0);
+    assert_int_equal(l, n);
+    /* extension length past the end, then CSRCs past the end, then no room for the tag */
+    uint8_t bad[64];
+    memset(bad, 0, sizeof bad);
+    bad[0] = 0x90, bad[14] = 0xff, bad[15] = 0xff;
+    l = 16 + 16;
+    assert_int_equal(dc__gcm_unprotect(rx, bad, &l), DC_ESRTP);
+    assert_int_equal(l, 32);
+    bad[0] = 0x8f;
+    l = 12 + 4 * 15 - 4; /* one CSRC short of the 15 claimed */
+    assert_int_equal(dc__gcm_unprotect(rx, bad, &l), DC_ESRTP);
+    bad[0] = 0x80;
+    l = 12 + 15;
+    assert_int_equal(dc__gcm_unprotect(rx, bad, &l), DC_ESRTP);
+    l = 12;
+    assert_int_equal(dc__gcm_protect(tx, bad, &l, 12 + 15), DC_EINVAL); /* no room for the tag */
+    dc__gcm_free(tx);
+    dc__gcm_free(rx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +409,10 @@ int main(void)
         cmocka_unit_test(rollover),
         cmocka_unit_test(replay_and_tamper),
         cmocka_unit_test(protect_refuses_repeat),
+        cmocka_unit_test(window_edges),
+        cmocka_unit_test(forged_ssrcs_do_not_evict),
+        cmocka_unit_test(protect_never_forgets),
+        cmocka_unit_test(header_bounds_and_alignment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
