@@ -211,11 +211,17 @@ static int dc__read_inside(const char *dir, const char *rel, char **data, size_t
     char full[PATH_MAX], real[PATH_MAX], root[PATH_MAX];
     if (snprintf(full, sizeof full, "%s%s", dir, rel) >= (int)sizeof full)
         return DC_ENOTFOUND;
-    int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must not block the loop in open() waiting for a writer */
+    int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return DC_ENOTFOUND;
     int rc = DC_ENOTFOUND, inside = 0;
-    if (fstat(fd, st) == 0 && S_ISREG(st->st_mode) && realpath(dir, root) && realpath(full, real)) {
+    /* where the open file really is: the descriptor's path (a directory symlink swapped between
+     * open() and the check must not pass), or the path again where there is no /proc */
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    if (fstat(fd, st) == 0 && S_ISREG(st->st_mode) && realpath(dir, root) &&
+        (realpath(self, real) || realpath(full, real))) {
         size_t rl = strlen(root);
         inside = !strncmp(real, root, rl) && real[rl] == '/';
     }

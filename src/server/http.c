@@ -94,8 +94,17 @@ static void dc__ka_detach(dc__conn *c)
 
 static void dc__ka_check(const dc__server *srv, dc__conn *c, int64_t now)
 {
-    if (!c->wsi || c->close_code)
+    if (!c->wsi)
         return;
+    if (c->close_code) {
+        /* a close frame stuck behind data the peer never reads (its window full) would hold the
+         * socket and its queue forever: give it the ping interval to get out, then drop */
+        if (!c->close_sent && now - c->close_ms >= srv->ka_ping_ms) {
+            c->close_sent = 1; /* given up on; the timeout is set once */
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 1);
+        }
+        return;
+    }
     int64_t idle = now - c->last_rx_ms;
     if (!c->session && !c->live && now - c->opened_ms >= DC__HELLO_MS) {
         dc__conn_close(c, 4001, "hello_timeout");
@@ -399,6 +408,7 @@ void dc__conn_close(dc__conn *c, int code, const char *reason)
     if (!c || !c->wsi || c->close_code)
         return;
     c->close_code = code;
+    c->close_ms = c->srv ? dc__ka_now(c->srv) : 0;
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
     lws_callback_on_writable(c->wsi);
 }

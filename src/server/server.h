@@ -99,6 +99,7 @@ typedef struct dc__conn {
     int close_code; /* nonzero: close after the queue drains */
     char close_reason[64];
     int close_sent;
+    int64_t close_ms; /* when close_code was set (dc__ka_now clock, http.c) */
     /* rate limit (token bucket) */
     double tokens;
     int64_t tokens_ms;

@@ -226,6 +226,8 @@ itest(
     fs.writeFileSync(path.join(dir, '.env'), 'SECRET=1');
     fs.symlinkSync(path.join(top, 'secret.txt'), path.join(dir, 'assets', 'link.txt'));
     fs.symlinkSync(top, path.join(dir, 'up'));
+    // a FIFO is no file to serve, and opening it must not wait for a writer (the loop would hang)
+    execFileSync('mkfifo', [path.join(dir, 'assets', 'pipe.js')]);
     const d = await h.startServer({ extraArgs: ['--dashboard-dir', `${dir}/`] });
 
     const idx = await get(d, '/stats');
@@ -247,7 +249,7 @@ itest(
     assert.equal(again.body.toString(), '<!doctype html><title>two, longer</title>');
     assert.notEqual(again.headers.etag, idx.headers.etag);
 
-    for (const p of ['/.env', '/assets/link.txt', '/up/secret.txt', '/../secret.txt', '/%2e%2e/secret.txt', '/assets/..%2f..%2fsecret.txt', '/assets/missing.js']) {
+    for (const p of ['/.env', '/assets/link.txt', '/up/secret.txt', '/../secret.txt', '/%2e%2e/secret.txt', '/assets/..%2f..%2fsecret.txt', '/assets/missing.js', '/assets/pipe.js']) {
       const r = await get(d, p);
       assert.equal(r.status, 404, `${p}: ${r.status} ${r.body}`);
       assert.ok(!/secret/.test(r.body.toString()), `${p}: nothing from outside`);

@@ -3,7 +3,7 @@
 // shortened through DCALL_TEST_KEEPALIVE_MS (honoured with --test-mode only) to 2 s and 4 s, so
 // these run in seconds of real time; the sweep visits every socket about once a second.
 import WebSocket from 'ws';
-import { itest, assert, sleep, waitUntil, withTimeout } from './lib/index.mjs';
+import { itest, assert, rest, sleep, waitUntil, withTimeout } from './lib/index.mjs';
 
 const PING_MS = 2000;
 const HANGUP_MS = 4000;
@@ -86,3 +86,26 @@ itest('keepalive: a silent socket that reads nothing (no close reply) is dropped
     c.ws.terminate();
   }
 });
+
+itest('keepalive: a socket closed while its reader is stuck (close frame cannot get out) is dropped', async (h) => {
+  const srv = await h.startServer({ extraArgs: ['--no-media'] });
+  const acct = await h.account(srv);
+  const c = await client(srv, (await h.user(srv, acct, 'kafull')).token);
+  try {
+    c.ws.pause(); // reads nothing from here on; it keeps its socket open
+    // fill the socket and then dcalld's 4 MiB send queue with branding events (about 2 KiB
+    // each): the queue over its limit closes the socket 1008, behind data that never drains
+    const logo = `https://example.com/${'l'.repeat(2000)}`;
+    let closedAt = 0;
+    for (let i = 0; i < 10000 && !closedAt; i++) {
+      const r = await rest(srv, 'PUT', '/v1/branding', { auth: acct, body: { logo_url: `${logo}${i}` } });
+      assert.equal(r.status, 200, r.text);
+      if (i % 20 === 19 && /slow reader/.test(srv.log)) closedAt = Date.now();
+    }
+    assert.ok(closedAt, 'the send queue went over its limit');
+    // the close frame gets the ping interval to go out, then lws's 1 s timeout ends the socket
+    await waitUntil(async () => (await connections(srv)) === 0, { timeoutMs: PING_MS + SWEEP_MS + 1000 + 3000, what: 'dcalld to drop the stuck socket' });
+  } finally {
+    c.ws.terminate();
+  }
+}, { timeout: 120000 });
