@@ -228,20 +228,89 @@ static void dc__h_tokens(dc__server *srv, dc__http_req *r, dc__account *a)
     free(token);
 }
 
-/* GET /v1/calls?format=csv: the whole filtered log as a download. */
+/* GET /v1/calls?format=csv: the whole filtered log as a download. Up to 100,000 rows take a while
+ * to read and format, so it runs on the libuv thread pool with its own store handle (as the
+ * outbox worker does), never on the signalling loop. */
+typedef struct dc__csv_job {
+    uv_work_t work;
+    dc__server *srv;
+    dc__http_req *req; /* NULL once the client went away */
+    char account_id[40];
+    char status[32], cuid[64]; /* the filter's strings, copied (the sizes of the query buffers) */
+    dc__call_filter filter;
+    char *csv;
+    size_t len;
+    int rc;
+} dc__csv_job;
+
+static void dc__csv_work(uv_work_t *w)
+{
+    dc__csv_job *j = w->data;
+    dc__store *st = NULL;
+    j->rc = dc__store_open(j->srv->cfg.db_url, j->srv->cfg.data_dir, j->srv->master_key, &st);
+    if (!j->rc)
+        j->rc = dc__calls_csv(st, j->account_id, &j->filter, &j->csv, &j->len);
+    dc__store_close(st);
+}
+
+static void dc__csv_release(dc__http_req *r)
+{
+    dc__csv_job *j = r->async;
+    if (j)
+        j->req = NULL;
+}
+
+static void dc__csv_after(uv_work_t *w, int status)
+{
+    dc__csv_job *j = w->data;
+    dc__http_req *r = j->req;
+    if (r) {
+        r->async = NULL;
+        r->release = NULL;
+        if (status < 0 || j->rc < 0) {
+            dc__reply_err(r, 500, DC_ESTORE, NULL);
+        } else {
+            free(r->resp);
+            r->resp = j->csv;
+            j->csv = NULL;
+            r->resp_len = j->len;
+            r->status = 200;
+            r->content_type = "text/csv; charset=utf-8";
+            dc__http_add_header(r, "content-disposition", "attachment; filename=\"calls.csv\"");
+        }
+        if (r->wsi)
+            lws_callback_on_writable(r->wsi);
+    }
+    free(j->csv);
+    free(j);
+}
+
 static void dc__h_calls_csv(dc__server *srv, dc__http_req *r, dc__account *a,
                             const dc__call_filter *f)
 {
-    char *csv = NULL;
-    size_t len = 0;
-    if (dc__calls_csv(srv->store, a->id, f, &csv, &len) < 0)
-        return dc__reply_err(r, 500, DC_ESTORE, NULL);
-    free(r->resp);
-    r->resp = csv;
-    r->resp_len = len;
-    r->status = 200;
-    r->content_type = "text/csv; charset=utf-8";
-    dc__http_add_header(r, "content-disposition", "attachment; filename=\"calls.csv\"");
+    dc__csv_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return dc__reply_err(r, 500, DC_ENOMEM, NULL);
+    j->srv = srv;
+    j->req = r;
+    j->work.data = j;
+    snprintf(j->account_id, sizeof j->account_id, "%s", a->id);
+    j->filter = *f;
+    j->filter.cursor = NULL;
+    if (f->status) {
+        snprintf(j->status, sizeof j->status, "%s", f->status);
+        j->filter.status = j->status;
+    }
+    if (f->cuid) {
+        snprintf(j->cuid, sizeof j->cuid, "%s", f->cuid);
+        j->filter.cuid = j->cuid;
+    }
+    if (uv_queue_work(srv->loop, &j->work, dc__csv_work, dc__csv_after) != 0) {
+        free(j);
+        return dc__reply_err(r, 500, DC_EINTERNAL, NULL);
+    }
+    r->async = j;
+    r->release = dc__csv_release;
 }
 
 static void dc__h_calls_list(dc__server *srv, dc__http_req *r, dc__account *a)
