@@ -48,11 +48,11 @@ typedef enum dc_event_type {
     DC_EV_ERROR,              /* err/code/message; call_id or client_call_id when about a call */
     DC_EV_CLOSED,             /* final: the client will not reconnect (logout, auth error, close) */
     /* Voice (issue 4); appended, so earlier values never change. */
-    DC_EV_MEDIA,         /* audio flows end to end (both legs connected, call answered) */
-    DC_EV_QUALITY,       /* what this party hears: mos, loss_pct, rtt_ms, jitter_ms; every 5 s */
-    DC_EV_NETWORK_CHECK  /* pre-call check: score (0-100, or -1 = not measurable), rtt_ms,
-                            jitter_ms, loss_pct; call_id is the call it was measured for, about
-                            1 s after the leg connects (see dc_config.min_network_score) */
+    DC_EV_MEDIA,        /* audio flows end to end (both legs connected, call answered) */
+    DC_EV_QUALITY,      /* what this party hears: mos, loss_pct, rtt_ms, jitter_ms; every 5 s */
+    DC_EV_NETWORK_CHECK /* pre-call check: score (0-100, or -1 = not measurable), rtt_ms,
+                           jitter_ms, loss_pct; call_id is the call it was measured for, about
+                           1 s after the leg connects (see dc_config.min_network_score) */
 } dc_event_type;
 
 typedef struct dc_event {
@@ -66,9 +66,9 @@ typedef struct dc_event {
     const char *remote_context;
     const char *caller_image;
     const char *callee_image;
-    const char *reason;  /* DC_EV_ENDED: completed, declined, missed, cancelled, busy,
-                            unreachable, network_loss, failed */
-    const char *detail;  /* DC_EV_ENDED: optional refinement, e.g. server_restart; else NULL */
+    const char *reason;   /* DC_EV_ENDED: completed, declined, missed, cancelled, busy,
+                             unreachable, network_loss, failed */
+    const char *detail;   /* DC_EV_ENDED: optional refinement, e.g. server_restart; else NULL */
     const char *ended_by; /* DC_EV_ENDED: cuid of the party that ended it, or NULL */
     const char *who;      /* DC_EV_RECONNECTING/RECONNECTED: "self" or "peer" */
     int64_t duration_ms;  /* DC_EV_ENDED: answered -> ended, 0 if never answered */
@@ -95,7 +95,7 @@ typedef struct dc_config {
     const char *name; /* optional display name, 3-50 characters */
     dc_event_cb on_event;
     void *userdata;
-    void *uv_loop; /* uv_loop_t* of the host, or NULL for a loop thread of the SDK's own */
+    void *uv_loop;    /* uv_loop_t* of the host, or NULL for a loop thread of the SDK's own */
     int no_reconnect; /* 1: do not reconnect after a lost connection (tests) */
 
     /* Audio. A source/sink is chosen by a string:
@@ -122,9 +122,9 @@ typedef struct dc_config {
      * media port with the call's own ICE checks: the 10 sent 50 ms apart after the first one that
      * succeeds (the leg is set up while the phone rings, so this costs no extra round trip or
      * port) and scores them with the E-model R-factor (0-100). No check answered within 3 s of
-     * the server's SDP answer: score 0, loss 100. Server without media: score -1. With min_network_score > 0, a placed call
-     * scoring below it is cancelled by the SDK before it is answered (the app sees the
-     * DC_EV_NETWORK_CHECK, then DC_EV_ENDED reason "cancelled"). */
+     * the server's SDP answer: score 0, loss 100. Server without media: score -1. With
+     * min_network_score > 0, a placed call scoring below it is cancelled by the SDK before it is
+     * answered (the app sees the DC_EV_NETWORK_CHECK, then DC_EV_ENDED reason "cancelled"). */
     int min_network_score;
     /* TLS: a PEM file of CA certificates that sign the server's certificate (https:// and wss://
      * servers), for servers whose certificate is not signed by a CA the system trusts. NULL: the
@@ -175,8 +175,8 @@ int dc_validate_name(const char *name);
 int dc_validate_context(const char *context);
 
 /* In-call audio controls; they apply to the current call and to the next ones. */
-int dc_client_set_mute(dc_client *c, int muted);       /* 1: send silence */
-int dc_client_set_hold(dc_client *c, int held);        /* 1: send silence and play nothing */
+int dc_client_set_mute(dc_client *c, int muted);            /* 1: send silence */
+int dc_client_set_hold(dc_client *c, int held);             /* 1: send silence and play nothing */
 int dc_client_set_output_volume(dc_client *c, double gain); /* 0.0-4.0, 1.0 = unchanged */
 
 /* Tells the SDK the device's network changed (the app learns it from the OS): the media leg

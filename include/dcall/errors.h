@@ -64,20 +64,20 @@
     X(DC_ESRTP, -50, "srtp_failed", "SRTP protection or authentication failed")                    \
     X(DC_ESDP, -51, "invalid_sdp", "the SDP is malformed or lacks a required line")                \
     X(DC_EPACKET, -52, "invalid_packet", "the packet is malformed")                                \
-    X(DC_EINTEGRITY, -53, "integrity_failed", "the message integrity check failed")            \
-    X(DC_EEMAIL, -54, "invalid_email", "must be an e-mail address of at most 254 characters")     \
-    X(DC_EPASSWORD, -55, "weak_password", "must be 10-200 characters")                           \
-    X(DC_ECOMPANY, -56, "invalid_company", "must be 2-80 characters")                            \
-    X(DC_EEMAILTAKEN, -57, "email_taken", "an account with this e-mail already exists")          \
-    X(DC_ECREDENTIALS, -58, "invalid_credentials", "e-mail or password is wrong")                \
-    X(DC_ECSRF, -59, "csrf_failed",                                                              \
-      "a signed-in request other than GET must carry the session's X-CSRF-Token header")          \
-    X(DC_EORIGIN, -60, "invalid_origin",                                                         \
-      "must be an array of at most 20 origins such as https://app.example.com (scheme, host, "    \
+    X(DC_EINTEGRITY, -53, "integrity_failed", "the message integrity check failed")                \
+    X(DC_EEMAIL, -54, "invalid_email", "must be an e-mail address of at most 254 characters")      \
+    X(DC_EPASSWORD, -55, "weak_password", "must be 10-200 characters")                             \
+    X(DC_ECOMPANY, -56, "invalid_company", "must be 2-80 characters")                              \
+    X(DC_EEMAILTAKEN, -57, "email_taken", "an account with this e-mail already exists")            \
+    X(DC_ECREDENTIALS, -58, "invalid_credentials", "e-mail or password is wrong")                  \
+    X(DC_ECSRF, -59, "csrf_failed",                                                                \
+      "a signed-in request other than GET must carry the session's X-CSRF-Token header")           \
+    X(DC_EORIGIN, -60, "invalid_origin",                                                           \
+      "must be an array of at most 20 origins such as https://app.example.com (scheme, host, "     \
       "optional port; no path)")                                                                   \
-    X(DC_EORIGINDENIED, -61, "origin_not_allowed",                                               \
-      "the request's Origin is not allowed: on /v1/ws not in the account's allowed_origins; on "  \
-      "dashboard sign-up, log-in and live feed not this server's own")                           \
+    X(DC_EORIGINDENIED, -61, "origin_not_allowed",                                                 \
+      "the request's Origin is not allowed: on /v1/ws not in the account's allowed_origins; on "   \
+      "dashboard sign-up, log-in and live feed not this server's own")                             \
     X(DC_ENOWEBHOOK, -62, "no_webhook_url", "set webhook_url in /v1/settings first")
 
 typedef enum dc_err {

@@ -266,6 +266,6 @@ void dc__srtp_prefetch(const dc__srtp *s, int inbound)
         return;
     /* Computed, not loaded from s: where the fast path's state is when s has it (a prefetch of
      * memory past a smaller allocation is only a wasted hint, never a fault). */
-    dc__gcm_prefetch((const dc__gcm *)((const char *)s + gcm_offset() +
-                                       (inbound ? 0 : dc__gcm_size())));
+    dc__gcm_prefetch(
+        (const dc__gcm *)((const char *)s + gcm_offset() + (inbound ? 0 : dc__gcm_size())));
 }

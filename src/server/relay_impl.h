@@ -21,7 +21,7 @@
 #define DC__RELAY_BATCH 32
 #define DC__RELAY_PKT_CAP 1536 /* one UDP payload plus SRTP overhead, 4-byte aligned */
 #define DC__RELAY_TICK_MS 20
-#define DC__RELAY_WHEEL_SLOTS 64 /* 1.28 s of ticks, a power of two */
+#define DC__RELAY_WHEEL_SLOTS 64    /* 1.28 s of ticks, a power of two */
 #define DC__RELAY_TIMER_MAX_MS 1000 /* a leg's timers run at least this often */
 #define DC__RELAY_SILENT_MS 3000
 #define DC__RELAY_RTCP_MS 1000
@@ -306,7 +306,8 @@ void dc__leg_destroy(dc__worker *w, dc__leg *leg);
  * came on, or NULL. */
 void dc__leg_input(dc__worker *w, dc__leg *leg, uint8_t *pkt, size_t len, const dc__src *src);
 void dc__leg_tick(dc__worker *w, dc__leg *leg);
-/* When the leg's timers next need dc__leg_tick (monotonic ms; at most DC__RELAY_TIMER_MAX_MS on). */
+/* When the leg's timers next need dc__leg_tick (monotonic ms; at most DC__RELAY_TIMER_MAX_MS on).
+ */
 int64_t dc__leg_next_due(const dc__worker *w, const dc__leg *leg);
 
 /* relay_tcp.c: passive ICE-TCP (RFC 6544 framing), on the worker thread */

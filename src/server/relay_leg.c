@@ -534,8 +534,8 @@ int64_t dc__leg_next_due(const dc__worker *w, const dc__leg *leg)
     if (leg->has_addr && !leg->lost) {
         int64_t grace = (int64_t)w->relay->grace_s * 1000;
         int64_t idle_at =
-            leg->last_rx_ms + (leg->silent || grace < DC__RELAY_SILENT_MS ? grace
-                                                                          : DC__RELAY_SILENT_MS);
+            leg->last_rx_ms +
+            (leg->silent || grace < DC__RELAY_SILENT_MS ? grace : DC__RELAY_SILENT_MS);
         if (idle_at < due)
             due = idle_at;
     }

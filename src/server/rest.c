@@ -632,8 +632,8 @@ static void dc__h_webhook_test(dc__server *srv, dc__http_req *r, dc__account *a)
     memset(&it, 0, sizeof it);
     dc__random_id(evid, "evt_", 24);
     dc__iso8601(at, now);
-    json_t *body = json_pack("{ss ss ss ss}", "id", evid, "type", "webhook.test", "created_at",
-                             at, "account_id", a->id);
+    json_t *body = json_pack("{ss ss ss ss}", "id", evid, "type", "webhook.test", "created_at", at,
+                             "account_id", a->id);
     it.body = body ? json_dumps(body, DC__JSON_OUT) : NULL;
     json_decref(body);
     it.url = strdup(a->webhook_url);

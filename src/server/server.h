@@ -221,7 +221,8 @@ typedef struct dc__http_req {
     int dispatched; /* handed to dc__rest_handle (a body-less POST also sees BODY_COMPLETION) */
     struct lws *wsi;
     /* a handler that answers later (status stays 0 meanwhile; it then calls
-     * lws_callback_on_writable(wsi)) sets release, which is called if the request goes away first */
+     * lws_callback_on_writable(wsi)) sets release, which is called if the request goes away first
+     */
     void *async;
     void (*release)(struct dc__http_req *r);
     /* response */

@@ -200,16 +200,15 @@ enum dc__st {
 };
 
 static const char *const dc__sql[ST__COUNT] = {
-    [ST_ACC_INSERT] =
-        "INSERT INTO accounts (" DC__ACC_COLS ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+    [ST_ACC_INSERT] = "INSERT INTO accounts (" DC__ACC_COLS
+                      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
     [ST_ACC_GET] = "SELECT " DC__ACC_COLS " FROM accounts WHERE id = $1",
     [ST_ACC_BY_KEY] = "SELECT " DC__ACC_COLS " FROM accounts WHERE api_key = $1",
     [ST_ACC_UPDATE] = "UPDATE accounts SET name = $2, ring_timeout_s = $3, dev_key_auth = $4,"
                       " webhook_url = $5, webhook_events = $6, webhook_secret_sealed = $7,"
                       " branding = $8, api_secret_sealed = coalesce($9, api_secret_sealed),"
                       " kid = $10, allowed_origins = $11 WHERE id = $1",
-    [ST_WEB_USER_INSERT] =
-        "INSERT INTO web_users (" DC__WEB_USER_COLS ") VALUES ($1,$2,$3,$4,$5)",
+    [ST_WEB_USER_INSERT] = "INSERT INTO web_users (" DC__WEB_USER_COLS ") VALUES ($1,$2,$3,$4,$5)",
     [ST_WEB_USER_BY_EMAIL] =
         "SELECT " DC__WEB_USER_COLS " FROM web_users WHERE lower(email) = lower($1)",
     [ST_WEB_SESSION_INSERT] = "INSERT INTO web_sessions (token_hash, csrf, account_id, user_id,"
@@ -676,8 +675,12 @@ static int pg_web_user_by_email(dc__store *base, const char *email, dc__web_user
 static int pg_web_session_insert(dc__store *base, const dc__web_session *ws)
 {
     dc__num created, expires;
-    const char *p[] = {ws->token_hash, ws->csrf, ws->account_id, ws->user_id,
-                       dc__i64(created, ws->created_ms), dc__i64(expires, ws->expires_ms)};
+    const char *p[] = {ws->token_hash,
+                       ws->csrf,
+                       ws->account_id,
+                       ws->user_id,
+                       dc__i64(created, ws->created_ms),
+                       dc__i64(expires, ws->expires_ms)};
     return dc__q((dc__pg *)base, ST_WEB_SESSION_INSERT, 6, p, NULL);
 }
 

@@ -779,8 +779,8 @@ void dc__live_attach(dc__conn *c, struct lws *wsi)
 {
     struct dc__webauth *w = dc__wa(c->srv);
     c->live = 1;
-    if (!w || dc__live_check(c->srv, wsi, c->live_account, c->live_token_hash,
-                             &c->live_expires_ms) < 0) {
+    if (!w ||
+        dc__live_check(c->srv, wsi, c->live_account, c->live_token_hash, &c->live_expires_ms) < 0) {
         dc__conn_close(c, 4001, "unauthorized");
         return;
     }

@@ -925,8 +925,8 @@ static void test_web_signin(void **state)
     struct fx *f = *state;
     dc__account *a = NULL, *b = NULL, *g = NULL;
     dc__web_user u, v, w;
-    assert_int_equal(dc__store_web_signup(f->s, "Acme Web", "Owner@Example.com", "scrypt$x", &a, &u),
-                     0);
+    assert_int_equal(
+        dc__store_web_signup(f->s, "Acme Web", "Owner@Example.com", "scrypt$x", &a, &u), 0);
     assert_int_equal(strncmp(u.id, "wu_", 3), 0);
     assert_string_equal(u.account_id, a->id);
     assert_int_equal(strncmp(a->api_secret, "sk_", 3), 0);

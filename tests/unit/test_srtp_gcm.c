@@ -405,14 +405,10 @@ static void header_bounds_and_alignment(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(matches_libsrtp),
-        cmocka_unit_test(rollover),
-        cmocka_unit_test(replay_and_tamper),
-        cmocka_unit_test(protect_refuses_repeat),
-        cmocka_unit_test(window_edges),
-        cmocka_unit_test(forged_ssrcs_do_not_evict),
-        cmocka_unit_test(protect_never_forgets),
-        cmocka_unit_test(header_bounds_and_alignment),
+        cmocka_unit_test(matches_libsrtp),       cmocka_unit_test(rollover),
+        cmocka_unit_test(replay_and_tamper),     cmocka_unit_test(protect_refuses_repeat),
+        cmocka_unit_test(window_edges),          cmocka_unit_test(forged_ssrcs_do_not_evict),
+        cmocka_unit_test(protect_never_forgets), cmocka_unit_test(header_bounds_and_alignment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
