@@ -179,8 +179,7 @@ static void dc__http_query(struct lws *wsi, char *out, size_t n)
     }
 }
 
-/* Copies a request header ("" when absent or too long). */
-static void dc__http_copy_hdr(struct lws *wsi, enum lws_token_indexes tok, char *out, size_t n)
+void dc__http_copy_hdr(struct lws *wsi, enum lws_token_indexes tok, char *out, size_t n)
 {
     if (lws_hdr_total_length(wsi, tok) >= (int)n || lws_hdr_copy(wsi, out, (int)n, tok) < 0)
         out[0] = '\0';

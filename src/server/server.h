@@ -239,6 +239,8 @@ typedef struct dc__http_req {
 } dc__http_req;
 /* Appends "name: value\r\n" to r->headers; DC_ETOOBIG when full. */
 int dc__http_add_header(dc__http_req *r, const char *name, const char *value);
+/* Copies a request header ("" when absent or too long). */
+void dc__http_copy_hdr(struct lws *wsi, enum lws_token_indexes tok, char *out, size_t n);
 /* The client's address (numeric) and whether it came over TLS: the socket's, or with
  * --trust-proxy what the proxy's X-Forwarded-For / X-Forwarded-Proto say. */
 void dc__http_client(const dc__server *srv, struct lws *wsi, char *peer, size_t n, int *tls);

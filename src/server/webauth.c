@@ -738,22 +738,16 @@ void dc__webauth_handle(dc__server *srv, dc__http_req *r, const char *p)
 
 /* ---- the live feed ------------------------------------------------------------------------ */
 
-static void dc__hdr(struct lws *wsi, enum lws_token_indexes tok, char *out, size_t n)
-{
-    if (lws_hdr_total_length(wsi, tok) >= (int)n || lws_hdr_copy(wsi, out, (int)n, tok) < 0)
-        out[0] = '\0';
-}
-
 int dc__live_check(dc__server *srv, struct lws *wsi, char account_id[40], char token_hash[65],
                    int64_t *expires_ms)
 {
     char cookie[1024], origin[256], host[256], self[300];
     dc__web_session ws;
-    dc__hdr(wsi, WSI_TOKEN_HTTP_COOKIE, cookie, sizeof cookie);
-    dc__hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
-    dc__hdr(wsi, WSI_TOKEN_HOST, host, sizeof host);
+    dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_COOKIE, cookie, sizeof cookie);
+    dc__http_copy_hdr(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
+    dc__http_copy_hdr(wsi, WSI_TOKEN_HOST, host, sizeof host);
     if (!host[0]) /* a WebSocket over HTTP/2 (RFC 8441) has :authority instead */
-        dc__hdr(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY, host, sizeof host);
+        dc__http_copy_hdr(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY, host, sizeof host);
     char peer[64];
     int tls;
     dc__http_client(srv, wsi, peer, sizeof peer, &tls);
